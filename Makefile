@@ -1,0 +1,62 @@
+# Two commands do everything on a fresh machine with Python 3 and make:
+#   make book   create .venv, install, build the HTML book into _build/html
+#   make test   the same set-up, then every test: unit tests, every notebook
+#               executed with nbval, and the book build with warnings as errors
+# Also: make lab (JupyterLab on the chapters), make student, make timings,
+#       make benchmark, make doctor, make clean.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+STAMP  := $(VENV)/.installed
+JOBS   ?= 2
+# Build with the CPU profile so the book shows the reference numbers.
+export LABS_PROFILE ?= cpu
+export MPLBACKEND ?= Agg
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: book test unit notebooks book-strict lab student timings benchmark doctor constraints clean
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -r requirements.txt -e . 2> $(VENV)/pip-install.log || { cat $(VENV)/pip-install.log; exit 1; }
+	@touch $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . --builder html
+	@echo "Open _build/html/index.html"
+
+test: $(STAMP) unit notebooks book-strict
+
+unit: $(STAMP)
+	$(PY) -m pytest tests -n $(JOBS) -q
+
+notebooks: $(STAMP)
+	$(PY) -m pytest --nbval-lax -p no:randomly -n $(JOBS) --dist loadfile chapters book -q
+
+book-strict: $(STAMP)
+	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
+
+lab: $(STAMP)
+	$(BIN)/jupyter-lab chapters
+
+student: $(STAMP)
+	$(PY) -m labs.student chapters --out student
+
+timings: $(STAMP)
+	$(PY) tools/timings.py
+
+benchmark: $(STAMP)
+	$(PY) benchmarks/run_all.py
+
+doctor: $(STAMP)
+	$(PY) -m labs doctor
+
+constraints:
+	rm -rf /tmp/labs-constraints-venv && $(PYTHON) -m venv /tmp/labs-constraints-venv
+	/tmp/labs-constraints-venv/bin/pip install --quiet -r requirements.txt
+	/tmp/labs-constraints-venv/bin/pip freeze > constraints.txt
+
+clean:
+	rm -rf _build student .pytest_cache

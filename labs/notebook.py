@@ -1,0 +1,69 @@
+"""What the first cell of every chapter calls."""
+
+from __future__ import annotations
+
+import platform
+
+
+def setup_notebook(seed: int = 0, quiet: bool = False):
+    """Seed everything, pick the device, print what was found; return the device.
+
+    The same call works in Colab (GPU or not) and locally. It prints one line of
+    versions so that a reader who reports a problem can paste it.
+    """
+    import numpy as np
+    import torch
+
+    from labs.device import get_device, profile
+    from labs.seed import seed_everything
+
+    seed_everything(seed)
+    device = get_device()
+    if not quiet:
+        gpu = f" ({torch.cuda.get_device_name(0)})" if device.type == "cuda" else ""
+        print(
+            f"device: {device}{gpu} | profile: {profile()} | python {platform.python_version()}"
+            f" | numpy {np.__version__} | torch {torch.__version__} | seed {seed}"
+        )
+    return device
+
+
+# The first cell of every chapter, verbatim (tests/test_guards.py compares them).
+# In Colab it installs this package from the repository only when it is missing; pip
+# keeps Colab's own torch because the package asks only for torch>=2.1. Locally
+# `labs` is installed already, so the cell only seeds and prints the device.
+REPOSITORY_URL = "https://github.com/large-models-course/course"
+SETUP_CELL = f'''\
+# Set-up (works in Colab and locally): install the course package if it is missing, never torch.
+import importlib.util, subprocess, sys
+if importlib.util.find_spec("labs") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "labs @ git+{REPOSITORY_URL}"], check=True)
+import labs
+device = labs.setup_notebook(seed=0)'''
+
+
+def show_source(obj) -> None:
+    """Display the source of a library object, so a notebook shows the code it runs."""
+    import inspect
+
+    source = inspect.getsource(obj)
+    try:
+        from IPython.display import Code, display
+
+        display(Code(source, language="python"))
+    except ImportError:  # plain Python
+        print(source)
+
+
+def glue(name: str, value, display: bool = False):
+    """Record ``value`` under ``name`` for ``{glue:text}`name``` in the prose.
+
+    A thin wrapper over ``myst_nb.glue`` that also works where myst-nb is not
+    installed (for example a bare Colab runtime), where it just returns the value.
+    """
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:
+        return value
+    _glue(name, value, display=display)
+    return value
