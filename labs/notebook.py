@@ -61,6 +61,10 @@ def glue(name: str, value, display: bool = False):
     A thin wrapper over ``myst_nb.glue`` that also works where myst-nb is not
     installed (for example a bare Colab runtime), where it just returns the value.
     """
+    import numpy as np
+
+    if isinstance(value, np.generic):  # np.float64(3.1) would not take a format spec in the prose
+        value = value.item()
     try:
         from myst_nb import glue as _glue
     except ImportError:

@@ -9,7 +9,7 @@ import numpy as np
 
 
 def seed_everything(seed: int = 0) -> np.random.Generator:
-    """Seed Python, NumPy and (if installed) PyTorch on CPU and CUDA.
+    """Seed Python, NumPy, the NumPy engine ``labs.scratch`` and PyTorch (CPU and CUDA).
 
     Returns a fresh ``numpy.random.Generator`` seeded with ``seed``, which is the
     generator the course's NumPy code takes as an argument.
@@ -22,6 +22,9 @@ def seed_everything(seed: int = 0) -> np.random.Generator:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     os.environ["PYTHONHASHSEED"] = str(seed)  # for subprocesses; this process already hashed
+    from labs import scratch  # the NumPy engine's own generator (dropout, initialisers)
+
+    scratch.manual_seed(seed)
     try:
         import torch
     except ImportError:

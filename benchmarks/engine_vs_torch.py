@@ -1,0 +1,363 @@
+"""Time the NumPy engine (``labs.scratch``) against PyTorch on the CPU, side by side.
+
+Both run in one process, on the same shapes and the same float32 data, at the sizes the
+course uses. Each workload is a full training-style step (forward and backward; the MLP
+also takes an optimizer step). The two libraries are timed in alternation, several rounds,
+and the best round counts, which is the usual way to read timings on a busy machine (the
+minimum is the run that was least disturbed by other processes).
+
+It also measures what thread settings do on this machine: NumPy's BLAS threads (through
+``threadpoolctl``) and ``torch.set_num_threads``, at 1 thread and at every core. The main
+table uses one thread for both libraries (``CHOSEN_THREADS``): at the course's sizes the
+matrices are too small for a second thread to pay off, and on a machine whose cores are
+busy with other work (a CI runner, ``pytest -n 2``, a shared notebook server) threads that
+spin while waiting for each other make every step many times slower. The sweep printed
+after the table is the evidence; rerun it to see what your machine does.
+
+    python benchmarks/engine_vs_torch.py            # prints the tables, writes results_cpu.md
+    python benchmarks/engine_vs_torch.py --quick    # fewer rounds (a smoke test)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results_cpu.md"
+CHOSEN_THREADS = 1  # BLAS threads and torch threads for the main table (see the module docstring)
+
+
+# --------------------------------------------------------------------------------------
+# Workloads: each returns (short name, description, numpy_step, torch_step).
+# --------------------------------------------------------------------------------------
+
+
+def _mlp(S, torch, rng):
+    x = rng.standard_normal((128, 64)).astype(np.float32)
+    y = rng.integers(0, 10, size=128)
+    ours = S.nn.Sequential(S.nn.Linear(64, 128), S.nn.ReLU(), S.nn.Linear(128, 10))
+    theirs = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
+    ours.load_state_dict(theirs.state_dict())
+    opt_ours = S.optim.SGD(ours.parameters(), lr=0.01)
+    opt_theirs = torch.optim.SGD(theirs.parameters(), lr=0.01)
+    xs, ys, xt, yt = S.tensor(x), S.tensor(y), torch.from_numpy(x), torch.from_numpy(y)
+
+    def step_numpy():
+        opt_ours.zero_grad()
+        S.functional.cross_entropy(ours(xs), ys).backward()
+        opt_ours.step()
+
+    def step_torch():
+        opt_theirs.zero_grad()
+        torch.nn.functional.cross_entropy(theirs(xt), yt).backward()
+        opt_theirs.step()
+
+    return "MLP step", "MLP 64-128-10 train step (SGD), batch 128", step_numpy, step_torch
+
+
+def _conv(S, torch, rng, size):
+    x = rng.standard_normal((64, 1, size, size)).astype(np.float32)
+    w = (0.3 * rng.standard_normal((16, 1, 3, 3))).astype(np.float32)
+    b = np.zeros(16, dtype=np.float32)
+    xs, ws, bs = S.tensor(x, requires_grad=True), S.tensor(w, requires_grad=True), S.tensor(b, requires_grad=True)
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+
+    def step_numpy():
+        xs.grad = ws.grad = bs.grad = None
+        S.functional.conv2d(xs, ws, bs, padding=1).sum().backward()
+
+    def step_torch():
+        xt.grad = wt.grad = bt.grad = None
+        torch.nn.functional.conv2d(xt, wt, bt, padding=1).sum().backward()
+
+    return f"conv {size}x{size}", f"conv2d fwd+bwd, (64, 1, {size}, {size}) -> 16 ch, k=3, pad 1", step_numpy, step_torch
+
+
+def _lstm(S, torch, rng):
+    x = rng.standard_normal((32, 40, 32)).astype(np.float32)
+    theirs = torch.nn.LSTM(32, 64, batch_first=True)
+    ours = S.nn.LSTM(32, 64, batch_first=True)
+    ours.load_state_dict(theirs.state_dict())
+    xs, xt = S.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+
+    def step_numpy():
+        ours.zero_grad()
+        xs.grad = None
+        out, (h, c) = ours(xs)
+        out.sum().backward()
+
+    def step_torch():
+        theirs.zero_grad()
+        xt.grad = None
+        out, (h, c) = theirs(xt)
+        out.sum().backward()
+
+    return "LSTM", "LSTM fwd+bwd, batch 32, T 40, 32 -> 64", step_numpy, step_torch
+
+
+def _attention(S, torch, rng):
+    shape = (8, 4, 64, 16)
+    arrays = [rng.standard_normal(shape).astype(np.float32) for _ in range(3)]
+    ours = [S.tensor(a, requires_grad=True) for a in arrays]
+    theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
+
+    def step_numpy():
+        for t in ours:
+            t.grad = None
+        S.functional.scaled_dot_product_attention(*ours, is_causal=True).sum().backward()
+
+    def step_torch():
+        for t in theirs:
+            t.grad = None
+        torch.nn.functional.scaled_dot_product_attention(*theirs, is_causal=True).sum().backward()
+
+    return "attention", "causal attention fwd+bwd, (8, 4, 64, 16)", step_numpy, step_torch
+
+
+def workloads(S, torch):
+    rng = np.random.default_rng(0)
+    return [_mlp(S, torch, rng), _conv(S, torch, rng, 8), _conv(S, torch, rng, 28), _lstm(S, torch, rng), _attention(S, torch, rng)]
+
+
+# --------------------------------------------------------------------------------------
+# Timing
+# --------------------------------------------------------------------------------------
+
+
+def _time_once(step, number: int) -> float:
+    start = time.perf_counter()
+    for _ in range(number):
+        step()
+    return (time.perf_counter() - start) / number
+
+
+def time_pair(step_numpy, step_torch, rounds: int, budget_s: float = 0.05) -> tuple[float, float]:
+    """Best-of-``rounds`` seconds per call for each step, measured in alternation."""
+    step_numpy(), step_torch()  # warm up (allocations, lazy initialisation)
+    number = {}
+    for name, step in (("numpy", step_numpy), ("torch", step_torch)):
+        single = _time_once(step, 1)
+        number[name] = max(1, int(budget_s / max(single, 1e-6)))
+    best = {"numpy": float("inf"), "torch": float("inf")}
+    for _ in range(rounds):
+        best["numpy"] = min(best["numpy"], _time_once(step_numpy, number["numpy"]))
+        best["torch"] = min(best["torch"], _time_once(step_torch, number["torch"]))
+    return best["numpy"], best["torch"]
+
+
+def run_table(S, torch, rounds: int) -> list[tuple[str, str, float, float]]:
+    """(short name, description, NumPy seconds, torch seconds) per workload."""
+    return [(short, desc, *time_pair(np_step, t_step, rounds)) for short, desc, np_step, t_step in workloads(S, torch)]
+
+
+def run_table_with_threads(S, torch, rounds: int, blas: int, torch_threads: int):
+    from threadpoolctl import threadpool_limits
+
+    original = torch.get_num_threads()
+    torch.set_num_threads(torch_threads)
+    try:
+        with threadpool_limits(limits=blas, user_api="blas"):
+            return run_table(S, torch, rounds)
+    finally:
+        torch.set_num_threads(original)
+
+
+def thread_sweep(S, torch, rounds: int) -> list[tuple[str, int, int, list[tuple[str, float, float]]]]:
+    """The table again under each combination of BLAS threads and torch threads."""
+    cores = os.cpu_count() or 1
+    counts = sorted({1, cores})
+    results = []
+    for blas in counts:
+        for torch_threads in counts:
+            rows = run_table_with_threads(S, torch, rounds, blas, torch_threads)
+            results.append((f"NumPy BLAS {blas} / torch {torch_threads}", blas, torch_threads, rows))
+    return results
+
+
+PASSIVE_PROBE = "--_passive-probe"
+
+
+def passive_probe(rounds: int):
+    """torch at every core again, in a child process started with OMP_WAIT_POLICY=PASSIVE.
+
+    OpenMP reads the variable once, when torch loads, so it needs a fresh process. PASSIVE
+    makes idle OpenMP threads sleep instead of spinning, which matters when the cores are busy.
+    """
+    import json
+    import subprocess
+
+    cores = os.cpu_count() or 1
+    if cores < 2:
+        return None
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
+    done = subprocess.run([sys.executable, __file__, PASSIVE_PROBE, str(rounds)], env=env,
+                          capture_output=True, text=True, check=True)
+    rows = [tuple(r) for r in json.loads(done.stdout.strip().splitlines()[-1])]
+    return (f"NumPy BLAS 1 / torch {cores}, OMP_WAIT_POLICY=PASSIVE", 1, cores, rows)
+
+
+# --------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------
+
+
+def _machine(torch) -> str:
+    from threadpoolctl import threadpool_info
+
+    blas = ", ".join(f"{i['internal_api']} {i.get('version') or ''} ({i['num_threads']} threads)".replace("  ", " ")
+                     for i in threadpool_info() if i["user_api"] == "blas")
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        load = "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+    except OSError:
+        load = "load average unknown"
+    return (f"{cpu}, {os.cpu_count()} cores, {load}; Python {platform.python_version()}, NumPy {np.__version__} "
+            f"(BLAS: {blas or 'unknown'}), torch {torch.__version__} ({torch.get_num_threads()} threads by default)")
+
+
+def format_table(rows) -> list[str]:
+    lines = ["| workload (float32) | NumPy engine ms | PyTorch CPU ms | ratio |", "|---|---:|---:|---:|"]
+    for _, desc, t_np, t_torch in rows:
+        lines.append(f"| {desc} | {1e3 * t_np:.2f} | {1e3 * t_torch:.2f} | {t_np / t_torch:.1f}x |")
+    return lines
+
+
+def format_sweep(sweep) -> list[str]:
+    names = [short for short, _, _, _ in sweep[0][3]]
+    header = "| setting | " + " | ".join(names) + " |"
+    lines = [header, "|---|" + "---:|" * len(names)]
+    for label, _, _, rows in sweep:
+        cells = [f"{1e3 * t_np:.2f} / {1e3 * t_torch:.2f}" for _, _, t_np, t_torch in rows]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def thread_finding(sweep, passive=None) -> list[str]:
+    """Speed-up from more threads, per library and workload, measured rather than assumed."""
+    by_setting = {(blas, tt): rows for _, blas, tt, rows in sweep}
+    counts = sorted({blas for _, blas, _, _ in sweep})
+    if len(counts) < 2:
+        return ["- Only one core: no thread setting to compare."]
+    one, many = counts[0], counts[-1]
+    lines, verdicts = [], []
+    for side, index, other in (("NumPy engine (BLAS threads)", 2, (many, one)), ("PyTorch (torch threads)", 3, (one, many))):
+        speedups = [(base[0], base[index] / more[index]) for base, more in zip(by_setting[(one, one)], by_setting[other])]
+        mean = float(np.exp(np.mean([np.log(v) for _, v in speedups])))
+        verdict = "helped" if mean > 1.1 else ("hurt" if mean < 0.9 else "made no clear difference")
+        verdicts.append(verdict)
+        lines.append(
+            f"- {side}: {many} threads instead of 1 {verdict} (geometric-mean speed-up {mean:.3g}x; "
+            + ", ".join(f"{name} {v:.3g}x" for name, v in speedups) + ")."
+        )
+    if passive is not None:
+        active = by_setting[(one, many)]
+        gains = [(a[0], a[3] / p[3]) for a, p in zip(active, passive[3])]
+        mean = float(np.exp(np.mean([np.log(v) for _, v in gains])))
+        lines.append(
+            f"- PyTorch at {many} threads with `OMP_WAIT_POLICY=PASSIVE` (idle threads sleep instead of spinning): "
+            f"{mean:.3g}x the speed of the default policy (geometric mean; "
+            + ", ".join(f"{name} {v:.3g}x" for name, v in gains) + ")."
+        )
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = float("nan")
+    observed = (
+        f"which is what this run measured (load average {load:.1f} on {many} cores)"
+        if "helped" not in verdicts else
+        f"although on this run (load average {load:.1f} on {many} cores) more threads helped somewhere: "
+        "rerun on your machine before changing the default"
+    )
+    lines.append(
+        f"- Chosen default: {CHOSEN_THREADS} thread per library for the course's CPU runs. The matrices are small "
+        "(at most a few hundred rows), so a second thread has little work to take over, and when the "
+        "cores are shared (CI runners, `pytest -n 2`, other notebooks) BLAS/OpenMP threads that spin "
+        f"while waiting for each other make a step many times slower, {observed}."
+    )
+    return lines
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == [PASSIVE_PROBE]:  # the child process of passive_probe
+        import json
+
+        import torch
+
+        import labs.scratch as S
+
+        rows = run_table_with_threads(S, torch, int(argv[1]), 1, os.cpu_count() or 1)
+        print(json.dumps(rows))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds, no thread sweep (a smoke test)")
+    parser.add_argument("--rounds", type=int, default=None, help="timing rounds per workload (default 7, quick 2)")
+    parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.name}")
+    args = parser.parse_args(argv)
+    rounds = args.rounds or (2 if args.quick else 7)
+
+    import torch
+
+    import labs.scratch as S
+
+    S.manual_seed(0)
+    torch.manual_seed(0)
+    machine = _machine(torch)
+    print(machine)
+    print(f"\n{CHOSEN_THREADS} BLAS thread and {CHOSEN_THREADS} torch thread (best of {rounds} rounds):")
+    rows = run_table_with_threads(S, torch, rounds, CHOSEN_THREADS, CHOSEN_THREADS)
+    table = format_table(rows)
+    print("\n".join(table))
+    sweep_lines, finding = [], []
+    if not args.quick:
+        print("\nThread settings (NumPy ms / torch ms):")
+        sweep = thread_sweep(S, torch, max(3, rounds // 2))
+        passive = passive_probe(max(3, rounds // 2))
+        sweep_lines = format_sweep(sweep + ([passive] if passive else []))
+        finding = thread_finding(sweep, passive)
+        print("\n".join(sweep_lines))
+        print("\n".join(finding))
+    if not args.no_write and not args.quick:
+        text = [
+            "# NumPy engine vs PyTorch CPU",
+            "",
+            "Written by `benchmarks/engine_vs_torch.py` (`make benchmark`); numbers from one run on:",
+            f"{machine}.",
+            "",
+            "Best of several rounds, the two libraries timed in alternation in one process, same",
+            "float32 data and shapes, one BLAS thread and one torch thread (why: see the thread",
+            "settings below). Ratio = NumPy time / PyTorch time (lower is better for the engine).",
+            "",
+            *table,
+            "",
+            "## Thread settings",
+            "",
+            "Each cell: NumPy engine ms / PyTorch ms, with NumPy's BLAS threads limited through",
+            "`threadpoolctl` and PyTorch's through `torch.set_num_threads`.",
+            "",
+            *sweep_lines,
+            "",
+            *finding,
+            "",
+        ]
+        RESULTS.write_text("\n".join(text))
+        print(f"\nwrote {RESULTS.relative_to(HERE.parent)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""``labs.scratch``: a deep-learning engine in NumPy that mirrors PyTorch's API.
+
+Read it in this order:
+
+- ``tensor.py``: the :class:`Tensor` with automatic differentiation (each operation's
+  backward rule sits next to its forward computation);
+- ``functional.py``: activations, losses, dropout, embedding, layer norm (``F`` below), and
+  the convolution, pooling and attention of ``conv.py`` and ``attention.py``;
+- ``nn/``: layers as modules holding parameters, with PyTorch's ``state_dict`` keys;
+- ``optim.py`` and ``lr_scheduler.py``: SGD, Adam and AdamW with PyTorch's update rules;
+- ``gradcheck.py``: checks any backward rule against central differences.
+
+Because the names match, ``import labs.scratch as torch`` runs many small PyTorch programs
+unchanged, and the tests run both and compare the numbers.
+"""
+
+from labs.scratch.tensor import (
+    Parameter,
+    Tensor,
+    arange,
+    bool_,
+    cat,
+    enable_grad,
+    eye,
+    float32,
+    float64,
+    full,
+    get_generator,
+    int32,
+    int64,
+    is_grad_enabled,
+    linspace,
+    manual_seed,
+    no_grad,
+    ones,
+    ones_like,
+    rand,
+    randint,
+    randn,
+    stack,
+    tensor,
+    where,
+    zeros,
+    zeros_like,
+)
+from labs.scratch import functional
+from labs.scratch import functional as F
+from labs.scratch import optim
+from labs.scratch.gradcheck import gradcheck
+from labs.scratch import nn
+
+__all__ = [
+    "Tensor", "Parameter", "tensor", "no_grad", "enable_grad", "is_grad_enabled",
+    "functional", "F", "nn", "optim", "gradcheck",
+    "cat", "stack", "where", "zeros", "ones", "zeros_like", "ones_like", "full", "eye",
+    "arange", "linspace", "rand", "randn", "randint", "manual_seed", "get_generator",
+    "float32", "float64", "int64", "int32", "bool_",
+]

@@ -1,0 +1,432 @@
+"""Convolution and pooling for the NumPy engine, vectorised with im2col.
+
+What the frameworks call "convolution" is **cross-correlation**: the kernel slides over
+the input *without being flipped*,
+
+    out[n, o, y, x] = bias[o] + sum_{c, i, j} w[o, c, i, j] * x_pad[n, c, y*s_h + i, x*s_w + j]
+
+whereas the convolution of signal processing flips the kernel (``w[o, c, -i, -j]``). A
+learned kernel does not care which one is used (it learns the flipped weights), so
+PyTorch, TensorFlow, JAX and this engine all compute the cross-correlation and call it
+``conv2d``. Chapter 5 shows the difference with ``scipy.signal``.
+
+How it is vectorised (no Python loop over pixels or batch items):
+
+* **im2col** (forward): ``np.lib.stride_tricks.sliding_window_view`` gives a *view* of
+  every kh x kw window, shape ``(N, C, H_out, W_out, kh, kw)``; one reshape copies the
+  windows into the "columns", one matrix of shape ``(C*kh*kw, H_out*W_out)`` per example,
+  and a single (batched) matrix product with the weights, reshaped to
+  ``(C_out, C*kh*kw)``, gives every output pixel at once.
+* **backward**: ``grad_weight = sum over examples of grad_out @ columns^T``;
+  ``grad_columns = weight^T @ grad_out``, and **col2im** adds each column entry back
+  to the input pixel it came from. Windows overlap, so entries must be *added*;
+  we do it with one vectorised slice-add per kernel offset (kh*kw iterations, each over
+  the whole batch), which is the same as ``np.add.at`` but much faster.
+
+Shapes follow PyTorch: ``conv2d`` takes ``(N, C_in, H, W)`` (or an unbatched
+``(C_in, H, W)``) and a weight ``(C_out, C_in, kh, kw)``; ``conv1d`` takes ``(N, C_in, L)``
+and ``(C_out, C_in, k)``. The output size along each axis is
+``floor((size + pad_before + pad_after - k) / stride) + 1``.
+
+Each public function has a pure NumPy kernel (``_conv2d_forward``/``_conv2d_backward``
+and friends) and a thin wrapper that records the operation on the autograd graph with
+``Tensor.from_op``.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from labs.scratch.tensor import Tensor, is_grad_enabled
+
+__all__ = ["conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d"]
+
+
+# --------------------------------------------------------------------------------------
+# Argument checking: every message says what was expected, what was given, what to try.
+# --------------------------------------------------------------------------------------
+
+
+def _int_tuple(value, n: int, name: str, fn: str) -> tuple[int, ...]:
+    """Turn an int or a length-n tuple of ints into a tuple of n Python ints."""
+    if isinstance(value, Integral) and not isinstance(value, bool):
+        return (int(value),) * n
+    if isinstance(value, (tuple, list)) and len(value) == n and all(
+        isinstance(v, Integral) and not isinstance(v, bool) for v in value
+    ):
+        return tuple(int(v) for v in value)
+    raise TypeError(f"{fn} expects {name} to be an int or a tuple of {n} ints; got {value!r}")
+
+
+def _positive(values: tuple[int, ...], name: str, fn: str, given=None) -> None:
+    if any(v <= 0 for v in values):
+        raise ValueError(f"{fn} expects a positive {name}; got {values if given is None else given!r}")
+
+
+def _padding_amounts(padding, kernel: tuple[int, ...], stride: tuple[int, ...], fn: str) -> tuple[tuple[int, int], ...]:
+    """Padding per spatial axis as (before, after) pairs, PyTorch's rules.
+
+    ``'valid'`` is no padding; ``'same'`` keeps the size (stride 1 only, as in PyTorch) and,
+    for an even kernel, puts the extra row/column after the input, as PyTorch does.
+    """
+    n = len(kernel)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * n
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(f"{fn}: padding='same' needs stride 1 (as in PyTorch); got stride {stride}: use an explicit padding instead")
+            return tuple(((k - 1) // 2, (k - 1) - (k - 1) // 2) for k in kernel)
+        raise ValueError(f"{fn} expects padding 'valid', 'same', an int or a tuple of {n} ints; got {padding!r}")
+    pads = _int_tuple(padding, n, "padding", fn)
+    if any(p < 0 for p in pads):
+        raise ValueError(f"{fn} expects a non-negative padding; got {padding!r}")
+    return tuple((p, p) for p in pads)
+
+
+def _check_tensor(x, name: str, fn: str):
+    if not isinstance(x, Tensor):
+        raise TypeError(
+            f"{fn} expects {name} to be a labs.scratch Tensor; got {type(x).__name__}: "
+            f"wrap it with labs.scratch.tensor(...)"
+        )
+    if not np.issubdtype(x.data.dtype, np.floating):
+        raise TypeError(f"{fn} expects a floating-point {name}; got dtype {x.data.dtype}: convert it with .float() or .double()")
+    return x
+
+
+def _check_dtypes(fn: str, **tensors) -> None:
+    dtypes = {name: t.data.dtype for name, t in tensors.items() if t is not None}
+    if len(set(dtypes.values())) > 1:
+        given = ", ".join(f"{k} {v}" for k, v in dtypes.items())
+        raise TypeError(f"{fn} expects input, weight and bias of one dtype; got {given}: cast them alike (e.g. module.double())")
+
+
+def _batched(x, spatial: int, fn: str, layout: str, hint: str):
+    """Return (data with a batch axis, whether the input was unbatched)."""
+    shape = x.data.shape
+    if x.data.ndim == spatial + 2:
+        batched, unbatched = x.data, False
+    elif x.data.ndim == spatial + 1:  # PyTorch also accepts one unbatched example
+        batched, unbatched = x.data[None], True
+    else:
+        raise ValueError(f"{fn} expects input of shape {layout}; got {shape}: {hint}")
+    if batched.shape[0] == 0:
+        raise ValueError(f"{fn} got an empty batch (input shape {shape}); expected at least one example")
+    if any(s == 0 for s in batched.shape[1:]):
+        raise ValueError(f"{fn} expects non-empty channel and spatial axes; got input shape {shape}")
+    return batched, unbatched
+
+
+def _needs_grad(*tensors) -> bool:
+    return is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+# --------------------------------------------------------------------------------------
+# Pure NumPy kernels (2-D; the 1-D versions add a height axis of size 1).
+# --------------------------------------------------------------------------------------
+
+
+def _pad2d(x: np.ndarray, pads, value=0.0) -> np.ndarray:
+    (pt, pb), (pl, pr) = pads
+    if pt == pb == pl == pr == 0:
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=value)
+
+
+def _windows(xp: np.ndarray, kernel, stride) -> np.ndarray:
+    """A view (no copy) of every window: shape (N, C, H_out, W_out, kh, kw)."""
+    (kh, kw), (sh, sw) = kernel, stride
+    return sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+
+
+def _col2im(dwin: np.ndarray, padded_shape, stride, pads) -> np.ndarray:
+    """Add window gradients (N, C, kh, kw, H_out, W_out) back onto the input pixels.
+
+    Overlapping windows share pixels, so their contributions must be summed: one
+    vectorised slice-add per kernel offset (i, j) covers every window at once.
+    """
+    n, c, kh, kw, ho, wo = dwin.shape
+    (sh, sw), ((pt, pb), (pl, pr)) = stride, pads
+    grad = np.zeros(padded_shape, dtype=dwin.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            grad[:, :, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw] += dwin[:, :, i, j]
+    hp, wp = padded_shape[2:]
+    return grad[:, :, pt : hp - pb, pl : wp - pr]
+
+
+def _conv2d_forward(x, w, b, stride, pads, keep_columns: bool):
+    """Cross-correlate x (N, C, H, W) with w (O, C, kh, kw); return (out, columns or None).
+
+    The columns are laid out (N, C*kh*kw, H_out*W_out), so that one batched matrix product
+    ``w (O, C*kh*kw) @ columns`` lands directly in the output layout (N, O, H_out*W_out),
+    with no transpose of the (large) output afterwards.
+    """
+    n, c = x.shape[:2]
+    o, _, kh, kw = w.shape
+    win = _windows(_pad2d(x, pads), (kh, kw), stride)  # (N, C, Ho, Wo, kh, kw), a view
+    ho, wo = win.shape[2:4]
+    # im2col: the one copy of the forward pass; row (c, i, j) of example n holds the pixel
+    # at offset (i, j) of channel c for every output position
+    columns = win.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, ho * wo)
+    out = np.matmul(w.reshape(o, c * kh * kw), columns)  # (N, O, Ho*Wo)
+    if b is not None:
+        out += b[:, None]
+    return out.reshape(n, o, ho, wo), (columns if keep_columns else None)
+
+
+def _conv2d_backward(grad_out, x_shape, w, columns, stride, pads, need_x, need_w, need_b):
+    """Gradients of _conv2d_forward w.r.t. x, w and b (None where not needed)."""
+    n, c, h, wd = x_shape
+    o, _, kh, kw = w.shape
+    ho, wo = grad_out.shape[2:]
+    g = grad_out.reshape(n, o, ho * wo)
+    grad_w = grad_b = grad_x = None
+    if need_w:  # sum over examples of g[n] @ columns[n]^T
+        grad_w = np.matmul(g, columns.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
+    if need_b:
+        grad_b = g.sum(axis=(0, 2))
+    if need_x:
+        # gradient of every window entry, (N, C*kh*kw, Ho*Wo), viewed as (N, C, kh, kw, Ho, Wo) for col2im
+        dwin = np.matmul(w.reshape(o, c * kh * kw).T, g).reshape(n, c, kh, kw, ho, wo)
+        (pt, pb), (pl, pr) = pads
+        grad_x = _col2im(dwin, (n, c, h + pt + pb, wd + pl + pr), stride, pads)
+    return grad_x, grad_w, grad_b
+
+
+def _max_pool2d_forward(x, kernel, stride, pads, keep_index: bool):
+    """Max over each window (padding counts as -inf); returns (out, argmax index or None)."""
+    n, c = x.shape[:2]
+    win = _windows(_pad2d(x, pads, value=-np.inf), kernel, stride)
+    ho, wo = win.shape[2:4]
+    flat = win.reshape(n, c, ho, wo, kernel[0] * kernel[1])
+    if not keep_index:
+        return flat.max(axis=-1), None
+    # argmax takes the first maximum (row-major in the window), as PyTorch's CPU kernel does
+    index = flat.argmax(axis=-1)
+    return np.take_along_axis(flat, index[..., None], axis=-1)[..., 0], index
+
+
+def _max_pool2d_backward(grad_out, index, x_shape, kernel, stride, pads):
+    """Send each output gradient to the input pixel that won its window."""
+    kh, kw = kernel
+    dwin = np.zeros(grad_out.shape[:2] + (kh, kw) + grad_out.shape[2:], dtype=grad_out.dtype)
+    for k in range(kh * kw):
+        i, j = divmod(k, kw)
+        dwin[:, :, i, j] = np.where(index == k, grad_out, 0)
+    (pt, pb), (pl, pr) = pads
+    padded = (x_shape[0], x_shape[1], x_shape[2] + pt + pb, x_shape[3] + pl + pr)
+    return _col2im(dwin, padded, stride, pads)
+
+
+def _avg_pool2d_divisor(x_shape, kernel, stride, pads, count_include_pad, dtype):
+    """Number of elements each window averages: kh*kw, or only the real (unpadded) pixels."""
+    if count_include_pad:
+        return np.asarray(kernel[0] * kernel[1], dtype=dtype)
+    ones = _pad2d(np.ones((1, 1) + tuple(x_shape[2:]), dtype=dtype), pads)
+    return _windows(ones, kernel, stride).sum(axis=(-2, -1))[0, 0]  # (Ho, Wo)
+
+
+def _avg_pool2d_forward(x, kernel, stride, pads, divisor):
+    win = _windows(_pad2d(x, pads), kernel, stride)
+    return win.sum(axis=(-2, -1)) / divisor
+
+
+def _avg_pool2d_backward(grad_out, x_shape, kernel, stride, pads, divisor):
+    kh, kw = kernel
+    share = grad_out / divisor  # every pixel of a window gets an equal share
+    dwin = np.broadcast_to(share[:, :, None, None], grad_out.shape[:2] + (kh, kw) + grad_out.shape[2:])
+    (pt, pb), (pl, pr) = pads
+    padded = (x_shape[0], x_shape[1], x_shape[2] + pt + pb, x_shape[3] + pl + pr)
+    return _col2im(dwin, padded, stride, pads)
+
+
+# --------------------------------------------------------------------------------------
+# Public functions: check arguments, run the kernel, record the op for autograd.
+# --------------------------------------------------------------------------------------
+
+
+def _conv(input, weight, bias, stride, padding, spatial: int, fn: str):
+    layout = "(N, C, H, W)" if spatial == 2 else "(N, C, L)"
+    wlayout = "(C_out, C_in, kH, kW)" if spatial == 2 else "(C_out, C_in, k)"
+    hint = (
+        "add batch and channel axes with x[None, None]" if input.ndim == spatial
+        else "reshape it to the expected layout"
+    ) if isinstance(input, Tensor) else ""
+    _check_tensor(input, "input", fn)
+    _check_tensor(weight, "weight", fn)
+    if bias is not None:
+        _check_tensor(bias, "bias", fn)
+    _check_dtypes(fn, input=input, weight=weight, bias=bias)
+    x, unbatched = _batched(input, spatial, fn, layout, hint)
+    w = weight.data
+    if w.ndim != spatial + 2:
+        raise ValueError(f"{fn} expects weight of shape {wlayout}; got {w.shape}")
+    kernel = tuple(w.shape[2:])
+    _positive(kernel, "kernel size", fn)
+    if w.shape[0] == 0:
+        raise ValueError(f"{fn} expects at least one output channel; got weight shape {w.shape}")
+    if w.shape[1] != x.shape[1]:
+        where = "axis 0, read as one unbatched example" if unbatched else "axis 1"
+        raise ValueError(
+            f"{fn}: weight {w.shape} expects {w.shape[1]} input channels, but the input {input.shape} "
+            f"has {x.shape[1]} ({where}): check in_channels or the input layout {layout}"
+        )
+    if bias is not None and bias.data.shape != (w.shape[0],):
+        raise ValueError(f"{fn} expects bias of shape ({w.shape[0]},) (one per output channel); got {bias.data.shape}")
+    strides = _int_tuple(stride, spatial, "stride", fn)
+    _positive(strides, "stride", fn, stride)
+    pads = _padding_amounts(padding, kernel, strides, fn)
+    padded = tuple(s + a + b for s, (a, b) in zip(x.shape[2:], pads))
+    if any(k > p for k, p in zip(kernel, padded)):
+        raise ValueError(
+            f"{fn}: kernel size {kernel} is larger than the padded input {padded} "
+            f"(input {tuple(x.shape[2:])} plus padding): use a smaller kernel or more padding"
+        )
+    if spatial == 1:  # a 1-D convolution is a 2-D one over an image of height 1
+        x, w = x[:, :, None, :], w[:, :, None, :]
+        strides, pads = (1,) + strides, ((0, 0),) + pads
+    b = None if bias is None else bias.data
+    need_x, need_w = _needs_grad(input), _needs_grad(weight)
+    need_b = bias is not None and _needs_grad(bias)
+    out, columns = _conv2d_forward(x, w, b, strides, pads, keep_columns=need_w)
+    x_shape = x.shape
+
+    def backward(grad):
+        g = grad[None] if unbatched else grad
+        if spatial == 1:
+            g = g[:, :, None, :]
+        gx, gw, gb = _conv2d_backward(g, x_shape, w, columns, strides, pads, need_x, need_w, need_b)
+        if gx is not None:
+            gx = gx.reshape(input.data.shape)
+        if gw is not None:
+            gw = gw.reshape(weight.data.shape)
+        grads = (gx, gw) if bias is None else (gx, gw, gb)
+        return grads
+
+    if spatial == 1:
+        out = out[:, :, 0, :]
+    if unbatched:
+        out = out[0]
+    parents = (input, weight) if bias is None else (input, weight, bias)
+    return Tensor.from_op(out, parents, backward, fn)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0):
+    """2-D cross-correlation, like ``torch.nn.functional.conv2d`` (no dilation, no groups).
+
+    ``input`` is ``(N, C_in, H, W)`` (or one example ``(C_in, H, W)``), ``weight`` is
+    ``(C_out, C_in, kH, kW)``, ``bias`` is ``(C_out,)`` or None. ``stride`` and ``padding``
+    are ints or ``(h, w)`` tuples; ``padding`` may also be ``'valid'`` or ``'same'``
+    (stride 1). The kernel is *not* flipped: this is cross-correlation, which is what every
+    framework computes under the name "convolution" (see the module docstring).
+    """
+    return _conv(input, weight, bias, stride, padding, 2, "conv2d")
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0):
+    """1-D cross-correlation, like ``torch.nn.functional.conv1d`` (no dilation, no groups).
+
+    ``input`` is ``(N, C_in, L)`` (or ``(C_in, L)``), ``weight`` is ``(C_out, C_in, k)``.
+    Computed as a 2-D cross-correlation over an image of height 1; the kernel is not flipped.
+    """
+    return _conv(input, weight, bias, stride, padding, 1, "conv1d")
+
+
+def _pool_args(input, kernel_size, stride, padding, spatial: int, fn: str):
+    layout = "(N, C, H, W)" if spatial == 2 else "(N, C, L)"
+    _check_tensor(input, "input", fn)
+    hint = "add batch and channel axes with x[None, None]" if input.ndim == spatial else "reshape it to the expected layout"
+    x, unbatched = _batched(input, spatial, fn, layout, hint)
+    kernel = _int_tuple(kernel_size, spatial, "kernel_size", fn)
+    _positive(kernel, "kernel_size", fn, kernel_size)
+    # PyTorch: stride defaults to the kernel size (non-overlapping windows)
+    strides = kernel if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) else _int_tuple(stride, spatial, "stride", fn)
+    _positive(strides, "stride", fn, stride)
+    pad = _int_tuple(padding, spatial, "padding", fn)
+    if any(p < 0 for p in pad):
+        raise ValueError(f"{fn} expects a non-negative padding; got {padding!r}")
+    if any(p > k // 2 for p, k in zip(pad, kernel)):
+        raise ValueError(f"{fn}: padding {padding!r} should be at most half the kernel size {kernel} (as in PyTorch)")
+    pads = tuple((p, p) for p in pad)
+    padded = tuple(s + 2 * p for s, p in zip(x.shape[2:], pad))
+    if any(k > p for k, p in zip(kernel, padded)):
+        raise ValueError(
+            f"{fn}: kernel size {kernel} is larger than the padded input {padded}: use a smaller kernel_size"
+        )
+    if spatial == 1:
+        x = x[:, :, None, :]
+        kernel, strides, pads = (1,) + kernel, (1,) + strides, ((0, 0),) + pads
+    return x, unbatched, kernel, strides, pads
+
+
+def _unshape(out, spatial, unbatched):
+    if spatial == 1:
+        out = out[:, :, 0, :]
+    return out[0] if unbatched else out
+
+
+def _reshape_grad(grad, spatial, unbatched):
+    g = grad[None] if unbatched else grad
+    return g[:, :, None, :] if spatial == 1 else g
+
+
+def _max_pool(input, kernel_size, stride, padding, spatial, fn):
+    x, unbatched, kernel, strides, pads = _pool_args(input, kernel_size, stride, padding, spatial, fn)
+    need = _needs_grad(input)
+    out, index = _max_pool2d_forward(x, kernel, strides, pads, keep_index=need)
+    x_shape = x.shape
+
+    def backward(grad):
+        g = _reshape_grad(grad, spatial, unbatched)
+        gx = _max_pool2d_backward(g, index, x_shape, kernel, strides, pads)
+        return (gx.reshape(input.data.shape),)
+
+    return Tensor.from_op(np.ascontiguousarray(_unshape(out, spatial, unbatched)), (input,), backward, fn)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0):
+    """Max over each kH x kW window, like ``torch.nn.functional.max_pool2d``.
+
+    ``stride`` defaults to ``kernel_size``; padding pads with -inf and may be at most half
+    the kernel. The gradient flows only to the maximum of each window (the first one,
+    in row-major order, when several tie).
+    """
+    return _max_pool(input, kernel_size, stride, padding, 2, "max_pool2d")
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0):
+    """Max over each window of length ``kernel_size``, like ``torch.nn.functional.max_pool1d``."""
+    return _max_pool(input, kernel_size, stride, padding, 1, "max_pool1d")
+
+
+def _avg_pool(input, kernel_size, stride, padding, count_include_pad, spatial, fn):
+    x, unbatched, kernel, strides, pads = _pool_args(input, kernel_size, stride, padding, spatial, fn)
+    divisor = _avg_pool2d_divisor(x.shape, kernel, strides, pads, count_include_pad, x.dtype)
+    out = _avg_pool2d_forward(x, kernel, strides, pads, divisor)
+    x_shape = x.shape
+
+    def backward(grad):
+        g = _reshape_grad(grad, spatial, unbatched)
+        gx = _avg_pool2d_backward(g, x_shape, kernel, strides, pads, divisor)
+        return (gx.reshape(input.data.shape),)
+
+    return Tensor.from_op(np.ascontiguousarray(_unshape(out, spatial, unbatched)), (input,), backward, fn)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, count_include_pad=True):
+    """Mean over each kH x kW window, like ``torch.nn.functional.avg_pool2d``.
+
+    With ``count_include_pad=True`` (PyTorch's default) the zero padding counts in the
+    mean; with False only the real pixels do.
+    """
+    return _avg_pool(input, kernel_size, stride, padding, count_include_pad, 2, "avg_pool2d")
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, count_include_pad=True):
+    """Mean over each window of length ``kernel_size``, like ``torch.nn.functional.avg_pool1d``."""
+    return _avg_pool(input, kernel_size, stride, padding, count_include_pad, 1, "avg_pool1d")

@@ -1,0 +1,204 @@
+"""Optimizers with PyTorch's exact update rules: SGD (momentum, Nesterov), Adam, AdamW.
+
+An optimizer holds ``param_groups`` (lists of parameters, each with its own ``lr`` and
+hyper-parameters) and a ``state`` per parameter (momentum buffers, Adam's moments). After
+``loss.backward()`` has filled every ``p.grad``, ``step()`` updates ``p.data`` in place.
+
+The order of operations follows ``torch.optim`` line for line (for example, Adam's bias
+corrections are applied to the step size and to the square root of the second moment,
+not to the moments themselves), so that several steps match PyTorch to float rounding;
+``tests/test_scratch_optim.py`` checks this parameter for parameter.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from labs.scratch.tensor import Tensor
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "lr_scheduler"]
+
+
+class Optimizer:
+    """Base class: groups the parameters and clears their gradients.
+
+    ``params`` is an iterable of tensors, or of dicts ``{"params": [...], "lr": ...}`` to give
+    groups different hyper-parameters (e.g. no weight decay on biases), as in torch.
+    """
+
+    def __init__(self, params, defaults: dict):
+        self.defaults = dict(defaults)
+        self.state: dict = {}
+        self.param_groups: list[dict] = []
+        params = list(params) if not isinstance(params, Tensor) else None
+        if params is None:
+            raise TypeError(
+                "params should be an iterable of Tensors (e.g. model.parameters()); got a single Tensor: wrap it in a list"
+            )
+        if not params:
+            raise ValueError("optimizer got an empty parameter list: did the model define any Parameters?")
+        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        for group in groups:
+            self.add_param_group(group)
+
+    def add_param_group(self, group: dict) -> None:
+        group = dict(group)
+        ps = group["params"]
+        group["params"] = [ps] if isinstance(ps, Tensor) else list(ps)
+        for p in group["params"]:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"optimizer can only optimize Tensors; got {type(p).__name__}")
+            if not p.requires_grad:
+                raise ValueError("optimizing a tensor that does not require grad: create it with requires_grad=True")
+        for key, value in self.defaults.items():
+            group.setdefault(key, value)
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget the gradients of the previous step (``backward`` adds into ``.grad``)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if set_to_none:
+                    p.grad = None
+                elif p.grad is not None:
+                    p.grad[...] = 0
+
+    def step(self) -> None:  # pragma: no cover - subclasses implement it
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params"]
+        return "\n".join(lines + [")"])
+
+
+def _check(name: str, value: float, low: float = 0.0, high: float | None = None) -> None:
+    if not (value >= low and (high is None or value < high)):
+        bound = f"in [{low}, {high})" if high is not None else f">= {low}"
+        raise ValueError(f"invalid {name}: expected {bound}; got {value}")
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with optional momentum, dampening, Nesterov and L2 weight decay.
+
+    For each parameter, with g its gradient:
+
+        g = g + weight_decay * p
+        b = g                                  (first step)
+        b = momentum * b + (1 - dampening) * g (later steps)
+        g = g + momentum * b  if nesterov  else  b
+        p = p - lr * g
+    """
+
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False):
+        _check("lr", lr)
+        _check("momentum", momentum)
+        _check("weight_decay", weight_decay)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires momentum > 0 and dampening = 0")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov))
+
+    def step(self) -> None:
+        for group in self.param_groups:
+            lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
+            weight_decay, nesterov = group["weight_decay"], group["nesterov"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                d_p = p.grad
+                if weight_decay != 0:
+                    d_p = d_p + weight_decay * p.data
+                if momentum != 0:
+                    state = self.state.setdefault(p, {})
+                    buf = state.get("momentum_buffer")
+                    if buf is None:
+                        buf = state["momentum_buffer"] = np.array(d_p, copy=True)
+                    else:
+                        buf *= momentum
+                        buf += (1 - dampening) * d_p
+                    d_p = d_p + momentum * buf if nesterov else buf
+                p.data -= lr * d_p
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), with ``weight_decay`` as an L2 term added to the gradient (torch's Adam).
+
+    With g the gradient and t the step number (from 1):
+
+        g = g + weight_decay * p
+        m = beta1 * m + (1 - beta1) * g          (first moment: a running mean of g)
+        v = beta2 * v + (1 - beta2) * g * g      (second moment: a running mean of g^2)
+        p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+
+    The two ``1 - beta^t`` factors undo the bias of m and v towards their zero start.
+    """
+
+    decoupled = False
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False):
+        _check("lr", lr)
+        _check("eps", eps)
+        _check("beta1", betas[0], 0.0, 1.0)
+        _check("beta2", betas[1], 0.0, 1.0)
+        _check("weight_decay", weight_decay)
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))
+
+    def step(self) -> None:
+        for group in self.param_groups:
+            lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+            weight_decay, amsgrad = group["weight_decay"], group["amsgrad"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                grad = p.grad
+                state = self.state.setdefault(p, {})
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = np.zeros_like(p.data)
+                    state["exp_avg_sq"] = np.zeros_like(p.data)
+                    if amsgrad:
+                        state["max_exp_avg_sq"] = np.zeros_like(p.data)
+                state["step"] += 1
+                t = state["step"]
+                if weight_decay != 0:
+                    if self.decoupled:
+                        p.data *= 1 - lr * weight_decay  # AdamW: shrink the weights directly
+                    else:
+                        grad = grad + weight_decay * p.data  # Adam: L2 penalty in the gradient
+                exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+                exp_avg += (grad - exp_avg) * (1 - beta1)  # torch's lerp: m + (1-b1)(g - m)
+                exp_avg_sq *= beta2
+                exp_avg_sq += (1 - beta2) * grad * grad
+                bias_correction1 = 1 - beta1 ** t
+                bias_correction2 = 1 - beta2 ** t
+                step_size = lr / bias_correction1
+                if amsgrad:
+                    np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
+                    second = state["max_exp_avg_sq"]
+                else:
+                    second = exp_avg_sq
+                denom = np.sqrt(second) / math.sqrt(bias_correction2) + eps
+                p.data -= step_size * (exp_avg / denom)
+
+
+class AdamW(Adam):
+    """Adam with *decoupled* weight decay (Loshchilov & Hutter): before the Adam step,
+    p = p * (1 - lr * weight_decay). Unlike L2 in Adam, the decay is not divided by
+    sqrt(v), so every weight shrinks at the same rate. Default weight_decay=0.01 as in torch.
+    """
+
+    decoupled = True
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+
+
+from labs.scratch import lr_scheduler  # noqa: E402  (optim.lr_scheduler.LambdaLR, as in torch)
