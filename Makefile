@@ -13,7 +13,6 @@ STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 # Build with the CPU profile so the book shows the reference numbers.
 export LABS_PROFILE ?= cpu
-export MPLBACKEND ?= Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # One BLAS/OpenMP thread per process: the course's matrices are small and CI runs two
 # processes on two cores, where spinning extra threads made steps many times slower
@@ -62,7 +61,7 @@ doctor: $(STAMP)
 constraints:
 	rm -rf /tmp/labs-constraints-venv && $(PYTHON) -m venv /tmp/labs-constraints-venv
 	/tmp/labs-constraints-venv/bin/pip install --quiet -r requirements.txt
-	/tmp/labs-constraints-venv/bin/pip freeze > constraints.txt
+	/tmp/labs-constraints-venv/bin/pip freeze | sed -e "s/^torch==\(.*\)+cpu$$/torch==\1/" > constraints.txt
 
 clean:
 	rm -rf _build student .pytest_cache

@@ -5,11 +5,29 @@ from __future__ import annotations
 import platform
 
 
-def setup_notebook(seed: int = 0, quiet: bool = False):
+def limit_cpu_threads(threads: int = 1) -> None:
+    """Use ``threads`` BLAS threads (NumPy) and ``threads`` PyTorch threads.
+
+    The course's matrices are small (a few hundred rows at most). On a 2-core machine a
+    second thread has little work to take over, and when the cores are shared (CI runs
+    two notebooks at once) threads that spin while waiting made a training step many
+    times slower: see benchmarks/results_cpu.md, which measured it.
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    if not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be a positive int; got {threads!r}")
+    threadpool_limits(limits=threads, user_api="blas")
+    torch.set_num_threads(threads)
+
+
+def setup_notebook(seed: int = 0, quiet: bool = False, cpu_threads: int | None = 1):
     """Seed everything, pick the device, print what was found; return the device.
 
     The same call works in Colab (GPU or not) and locally. It prints one line of
-    versions so that a reader who reports a problem can paste it.
+    versions so that a reader who reports a problem can paste it. On the CPU it limits
+    NumPy and PyTorch to ``cpu_threads`` threads (``None`` leaves the libraries' default).
     """
     import numpy as np
     import torch
@@ -19,11 +37,13 @@ def setup_notebook(seed: int = 0, quiet: bool = False):
 
     seed_everything(seed)
     device = get_device()
+    if device.type == "cpu" and cpu_threads is not None:
+        limit_cpu_threads(cpu_threads)
     if not quiet:
         gpu = f" ({torch.cuda.get_device_name(0)})" if device.type == "cuda" else ""
         print(
-            f"device: {device}{gpu} | profile: {profile()} | python {platform.python_version()}"
-            f" | numpy {np.__version__} | torch {torch.__version__} | seed {seed}"
+            f"device: {device}{gpu} | profile: {profile()} | threads: {torch.get_num_threads()}"
+            f" | python {platform.python_version()} | numpy {np.__version__} | torch {torch.__version__} | seed {seed}"
         )
     return device
 

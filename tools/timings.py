@@ -35,7 +35,6 @@ def run(path: Path) -> float:
 
 def main() -> int:
     os.environ.setdefault("LABS_PROFILE", "cpu")
-    os.environ.setdefault("MPLBACKEND", "Agg")
     rows = []
     for path in toc_notebooks():
         seconds = run(path)

@@ -1,0 +1,190 @@
+"""Graders for the exercises of Chapter 1 (Large models: where they came from)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from labs.check import ExerciseFailed, expect_close, fail, passed
+
+__all__ = ["perceptron_step", "xor_weights", "conv2d_param_count", "doubling_time_months"]
+
+
+# --------------------------------------------------------------------------- 1.1
+
+
+def _call(exercise, fn, *args, what, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise
+    except ExerciseFailed:
+        raise
+    except Exception as exc:  # noqa: BLE001 - report whatever the student's code raised
+        fail(exercise, f"{what} raised {type(exc).__name__}: {exc}")
+
+
+def perceptron_step(fn) -> None:
+    """Grade ``fn(w, b, x, y, lr=1.0) -> (new_w, new_b)``: one step of Rosenblatt's rule."""
+    ex = "Exercise 1.1"
+    cases = [
+        # (w, b, x, y, lr, why)
+        (np.array([1.0, -1.0]), 0.5, np.array([2.0, 1.0]), 1, 1.0, "a point already on the right side"),
+        (np.array([1.0, -1.0]), 0.5, np.array([0.0, 2.0]), 1, 1.0, "a +1 point on the wrong side"),
+        (np.array([1.0, -1.0]), 0.5, np.array([3.0, 0.0]), -1, 0.5, "a -1 point on the wrong side, lr=0.5"),
+        (np.zeros(3), 0.0, np.array([1.0, 2.0, 3.0]), -1, 1.0, "zero weights: the score is exactly 0"),
+        (np.array([2.0]), -2.0, np.array([1.0]), 1, 1.0, "a point exactly on the boundary"),
+    ]
+    for w, b, x, y, lr, why in cases:
+        w_in = w.copy()
+        got = _call(ex, fn, w.copy(), b, x.copy(), y, lr=lr, what=f"perceptron_step on {why}")
+        if not (isinstance(got, tuple) and len(got) == 2):
+            fail(ex, f"perceptron_step should return a pair (new_w, new_b); got {type(got).__name__}: {got!r}")
+        new_w, new_b = got
+        mistake = y * (w_in @ x + b) <= 0
+        exp_w = w_in + lr * y * x if mistake else w_in
+        exp_b = b + lr * y if mistake else b
+        inputs = f"w={w_in.tolist()}, b={b}, x={x.tolist()}, y={y}, lr={lr} ({why})"
+        hint = (
+            "update only when y * (w @ x + b) <= 0; a score of exactly 0 counts as a mistake, "
+            "otherwise a perceptron that starts from zero weights never learns"
+            if mistake
+            else "a point that is already classified correctly must leave w and b unchanged"
+        )
+        expect_close(ex, new_w, exp_w, what="new_w", inputs=inputs, hint=hint)
+        expect_close(ex, new_b, exp_b, what="new_b", inputs=inputs, hint=hint)
+    passed(ex, "the update fires exactly on mistakes (including a score of 0) and moves w and b by lr*y")
+
+
+# --------------------------------------------------------------------------- 1.2
+
+
+def _step(z):
+    return (np.asarray(z) > 0).astype(np.float64)
+
+
+def xor_weights(fn) -> None:
+    """Grade ``fn() -> (W1 (2, 2), b1 (2,), w2 (2,), b2)`` of a step-unit network computing XOR."""
+    ex = "Exercise 1.2"
+    got = _call(ex, fn, what="xor_weights()")
+    if not (isinstance(got, tuple) and len(got) == 4):
+        fail(ex, f"xor_weights() should return four things (W1, b1, w2, b2); got {type(got).__name__}: {got!r}")
+    try:
+        W1, b1, w2, b2 = (np.asarray(a, dtype=np.float64) for a in got)
+    except (TypeError, ValueError):
+        fail(ex, f"W1, b1, w2, b2 must be numbers or arrays of numbers; got {got!r}")
+    for name, arr, shape in (("W1", W1, (2, 2)), ("b1", b1, (2,)), ("w2", w2, (2,))):
+        if arr.shape != shape:
+            fail(ex, f"{name} should have shape {shape}; got {arr.shape}")
+    if b2.shape not in ((), (1,)):
+        fail(ex, f"b2 should be a single number; got shape {b2.shape}")
+    b2 = b2.reshape(())
+    x = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    z1 = x @ W1 + b1
+    h = _step(z1)
+    z2 = h @ w2 + b2
+    out = _step(z2)
+    if np.any(np.abs(z1) < 1e-9) or np.any(np.abs(z2) < 1e-9):
+        fail(ex, "a unit's input is exactly 0 on one of the four points, so the step decides by a tie",
+             "move the biases so every unit is clearly on one side (e.g. thresholds at 0.5 and 1.5)")
+    expected = np.array([0.0, 1.0, 1.0, 0.0])
+    if not np.array_equal(out, expected):
+        rows = "; ".join(f"x={x[i].tolist()} -> {out[i]:.0f} (want {expected[i]:.0f})" for i in range(4))
+        fail(ex, f"the network does not compute XOR: {rows}. Hidden units gave {h.tolist()}",
+             "let one hidden unit compute OR and the other AND; the output fires for OR and not AND")
+    passed(ex, f"hidden units {h.T.tolist()} turn XOR into a linearly separable problem")
+
+
+# --------------------------------------------------------------------------- 1.3
+
+
+def conv2d_param_count(fn) -> None:
+    """Grade ``fn(in_channels, out_channels, kernel_size, groups=1, bias=True) -> int``."""
+    import torch
+
+    ex = "Exercise 1.3"
+    cases = [
+        dict(in_channels=1, out_channels=6, kernel_size=5),
+        dict(in_channels=3, out_channels=96, kernel_size=11),
+        dict(in_channels=96, out_channels=256, kernel_size=5, groups=2),
+        dict(in_channels=64, out_channels=64, kernel_size=(3, 1), bias=False),
+        dict(in_channels=32, out_channels=32, kernel_size=3, groups=32),
+        dict(in_channels=8, out_channels=12, kernel_size=(2, 5), groups=4, bias=False),
+    ]
+    for kwargs in cases:
+        layer = torch.nn.Conv2d(**kwargs)
+        expected = sum(p.numel() for p in layer.parameters())
+        got = _call(ex, fn, what=f"conv2d_param_count({kwargs})", **kwargs)
+        if isinstance(got, bool) or not isinstance(got, (int, np.integer)):
+            fail(ex, f"conv2d_param_count({kwargs}) should return an int; got {type(got).__name__}: {got!r}")
+        if int(got) != expected:
+            bias = kwargs.get("bias", True)
+            out = kwargs["out_channels"]
+            if kwargs.get("groups", 1) > 1:
+                hint = "each output channel sees only in_channels / groups input channels"
+            elif bias and int(got) == expected - out:
+                hint = "you forgot the biases: one per output channel"
+            elif not bias and int(got) == expected + out:
+                hint = "bias=False means the layer has no bias parameters"
+            else:
+                hint = "weights: out_channels * (in_channels / groups) * kh * kw, plus out_channels biases when bias=True"
+            fail(ex, f"conv2d_param_count({kwargs}) is wrong.\n  expected: {expected} (torch.nn.Conv2d)\n  got:      {got}", hint)
+    try:
+        fn(in_channels=3, out_channels=4, kernel_size=3, groups=2)
+    except ValueError:
+        pass
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        fail(ex, f"in_channels=3 with groups=2 should raise ValueError; it raised {type(exc).__name__}: {exc}")
+    else:
+        fail(ex, "in_channels=3 with groups=2 should raise ValueError (3 channels cannot be split into 2 groups); it returned a count")
+    passed(ex, f"all {len(cases)} layers match torch.nn.Conv2d, grouped ones included")
+
+
+# --------------------------------------------------------------------------- 1.4
+
+
+def _reference_doubling(years, sizes) -> float:
+    x = np.asarray(years, dtype=np.float64)
+    y = np.log2(np.asarray(sizes, dtype=np.float64))
+    slope = np.sum((x - x.mean()) * (y - y.mean())) / np.sum((x - x.mean()) ** 2)
+    return 12.0 / slope
+
+
+def doubling_time_months(fn) -> None:
+    """Grade ``fn(years, sizes) -> float``: months per doubling from a least-squares fit."""
+    from labs.facts import MODEL_FACTS
+
+    ex = "Exercise 1.4"
+    rng = np.random.default_rng(1)
+    noisy_years = np.arange(2000, 2021, dtype=float)
+    noisy = 1e6 * 2 ** ((noisy_years - 2000) / 1.5 + rng.normal(0, 1.0, noisy_years.size))
+    noisy[0], noisy[-1] = noisy[0] * 64, noisy[-1] / 64  # the end points mislead a two-point estimate
+    cases = [
+        ([2000, 2002, 2004, 2006], [1.0, 2.0, 4.0, 8.0], "sizes doubling every two years"),
+        ([1990, 2000, 2010], [1e3, 1e6, 1e9], "sizes growing 1000x per decade"),
+        (noisy_years.tolist(), noisy.tolist(), "21 noisy points whose end points are off the trend"),
+        ([r.year for r in MODEL_FACTS], [r.params for r in MODEL_FACTS], "the chapter's MODEL_FACTS"),
+    ]
+    for years, sizes, why in cases:
+        expected = _reference_doubling(years, sizes)
+        got = _call(ex, fn, list(years), list(sizes), what=f"doubling_time_months on {why}")
+        hint = (
+            "fit log2(size) against year by least squares over all points (not just the first and last), "
+            "then 12 / slope; with log10 or ln the slope is in decades or e-folds per year, not doublings"
+        )
+        expect_close(ex, got, expected, what="doubling_time_months", inputs=why, rtol=1e-6, hint=hint)
+    for bad_years, bad_sizes, why in (([2000, 2001], [1.0, 0.0], "a size of 0"), ([2000, 2000], [1.0, 2.0], "a single year")):
+        try:
+            fn(bad_years, bad_sizes)
+        except ValueError:
+            continue
+        except NotImplementedError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            fail(ex, f"{why} should raise ValueError; got {type(exc).__name__}: {exc}")
+        fail(ex, f"doubling_time_months({bad_years}, {bad_sizes}) should raise ValueError ({why} has no doubling time)")
+    months = _reference_doubling([r.year for r in MODEL_FACTS], [r.params for r in MODEL_FACTS])
+    passed(ex, f"the table's sizes double about every {months:.1f} months" if math.isfinite(months) else "all cases")

@@ -1,0 +1,206 @@
+"""Graders for the exercises of Chapter 5 (convolutional networks).
+
+Each grader runs the student's function on several inputs and compares it with
+PyTorch (``torch.nn.functional.conv1d``, ``max_pool1d``, ``cross_entropy``). When the
+answer matches a typical wrong answer (a flipped kernel, a missing floor, softmax
+applied twice), the hint names that mistake.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from labs.check import ExerciseFailed, _short, expect_close, fail, passed
+
+__all__ = ["output_length", "cross_correlate1d", "im2col1d", "max_pool1d", "loss_from_probabilities"]
+
+
+def _call(exercise: str, fn, args: tuple, inputs: str, hint: str | None = None):
+    """Call the student's function; a crash becomes a graded failure (a stub's NotImplementedError passes through)."""
+    if not callable(fn):
+        fail(exercise, f"expected a function; got {type(fn).__name__}: {fn!r}")
+    try:
+        return fn(*args)
+    except (NotImplementedError, ExerciseFailed):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a student's bug, reported with its input
+        fail(exercise, f"calling it on {inputs} raised {type(exc).__name__}: {exc}", hint)
+
+
+def _array(exercise: str, value, what: str, inputs: str) -> np.ndarray:
+    if value is None:
+        fail(exercise, f"{what} returned None for {inputs}; did you forget `return`?")
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        fail(exercise, f"{what} should return an array for {inputs}; got {type(value).__name__}")
+
+
+def _same(a, b) -> bool:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-6, atol=1e-9))
+
+
+# --------------------------------------------------------------------------------------
+# Exercise 5.1: the output length of a convolution
+# --------------------------------------------------------------------------------------
+def output_length(fn) -> None:
+    """``fn(n, kernel_size, stride, padding) -> int``, checked against torch over a grid."""
+    import torch
+    import torch.nn.functional as F
+
+    ex = "Exercise 5.1"
+    hint = "floor((n + 2*padding - kernel_size) / stride) + 1: pad both ends, count the window starts, add the first"
+    checked = 0
+    for n in (5, 8, 13, 40):
+        for k in (1, 2, 3, 5):
+            for s in (1, 2, 3):
+                for p in (0, 1, 2):
+                    if n + 2 * p < k:
+                        continue
+                    expected = F.conv1d(torch.zeros(1, 1, n), torch.zeros(1, 1, k), stride=s, padding=p).shape[-1]
+                    inputs = f"n={n}, kernel_size={k}, stride={s}, padding={p}"
+                    got = _call(ex, fn, (n, k, s, p), inputs, hint)
+                    if isinstance(got, float) and got.is_integer():
+                        got = int(got)
+                    if not isinstance(got, (int, np.integer)) or isinstance(got, bool):
+                        fail(ex, f"output_length({inputs}) should return an int; got {type(got).__name__} {got!r}",
+                             "use integer division // (a floor) rather than /")
+                    if got != expected:
+                        specific = hint
+                        if got == (n + 2 * p - k) / s + 1 or got == math.ceil((n + 2 * p - k) / s) + 1:
+                            specific = "round down: a window that would run past the end is not used (floor, i.e. //)"
+                        elif got == (n + p - k) // s + 1:
+                            specific = "padding is added at both ends: n + 2 * padding"
+                        elif got == (n + 2 * p - k) // s:
+                            specific = "count the first window too: ... // stride + 1"
+                        fail(ex, f"output_length({inputs}) returned {got}; torch's conv1d gives {expected}", specific)
+                    checked += 1
+    passed(ex, f"all {checked} (n, kernel, stride, padding) combinations match torch.nn.functional.conv1d")
+
+
+# --------------------------------------------------------------------------------------
+# Exercise 5.2: cross-correlation, the "convolution" of deep learning
+# --------------------------------------------------------------------------------------
+def cross_correlate1d(fn) -> None:
+    """``fn(x, w) -> y`` for 1-D arrays: y[i] = sum_k x[i + k] w[k] ("valid", stride 1)."""
+    import torch
+    import torch.nn.functional as F
+
+    ex = "Exercise 5.2"
+    hint = "y[i] = sum over k of x[i + k] * w[k], for i = 0 .. len(x) - len(w): slide w over x without flipping it"
+    rng = np.random.default_rng(52)
+    for n, k in ((6, 3), (10, 4), (7, 1), (5, 5)):
+        x, w = rng.normal(size=n), rng.normal(size=k)
+        inputs = f"x = {_short(x)}, w = {_short(w)}"
+        expected = F.conv1d(torch.tensor(x)[None, None], torch.tensor(w)[None, None]).numpy().ravel()
+        got = _array(ex, _call(ex, fn, (x.copy(), w.copy()), inputs, hint), "cross_correlate1d", inputs)
+        specific = hint
+        if got.shape == expected.shape and _same(got, np.convolve(x, w, "valid")):
+            specific = "that is convolution (the kernel flipped); deep-learning layers compute cross-correlation, no flip"
+        elif got.shape == (n + k - 1,):
+            specific = "keep only the 'valid' positions, where the whole kernel lies inside x: len(x) - len(w) + 1 values"
+        expect_close(ex, got, expected, what="cross_correlate1d", inputs=inputs, rtol=1e-6, atol=1e-9, hint=specific)
+    passed(ex, "your cross-correlation equals torch.nn.functional.conv1d on every input")
+
+
+# --------------------------------------------------------------------------------------
+# Exercise 5.3: im2col in one dimension
+# --------------------------------------------------------------------------------------
+def im2col1d(fn) -> None:
+    """``fn(x, kernel_size, stride) -> cols`` of shape (L_out, C * k) for x of shape (C, L).
+
+    Row i holds window i of every channel, channel-major (all k values of channel 0,
+    then channel 1, ...), so that ``cols @ weight.reshape(O, C * k).T`` is the convolution.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    ex = "Exercise 5.3"
+    hint = ("row i is x[:, i*stride : i*stride + k] flattened (channel 0's k values first), for i in "
+            "range(L_out) with L_out = (L - k) // stride + 1")
+    rng = np.random.default_rng(53)
+    for c, length, k, s, o in ((1, 8, 3, 1, 2), (3, 10, 4, 2, 5), (2, 9, 3, 3, 1)):
+        x = rng.normal(size=(c, length))
+        weight = rng.normal(size=(o, c, k))
+        inputs = f"x of shape {x.shape}, kernel_size={k}, stride={s}"
+        l_out = (length - k) // s + 1
+        expected = np.stack([x[:, i * s : i * s + k].reshape(-1) for i in range(l_out)])
+        got = _array(ex, _call(ex, fn, (x.copy(), k, s), inputs, hint), "im2col1d", inputs)
+        specific = hint
+        if got.shape == (c * k, l_out):
+            specific = "transpose it: one row per output position, shape (L_out, C * k)"
+        elif got.shape == expected.shape and _same(got, np.stack([x[:, i * s : i * s + k].T.reshape(-1) for i in range(l_out)])):
+            specific = "the order inside a row must be channel-major (x[:, window].reshape(-1)), as weight.reshape(O, C*k) is"
+        expect_close(ex, got, expected, what="im2col1d", inputs=inputs, rtol=1e-9, atol=1e-12, hint=specific)
+        conv = (got @ weight.reshape(o, -1).T).T  # (O, L_out)
+        torch_conv = F.conv1d(torch.tensor(x)[None], torch.tensor(weight), stride=s)[0].numpy()
+        expect_close(ex, conv, torch_conv, what="cols @ weight.reshape(O, C*k).T (transposed)", inputs=inputs,
+                     rtol=1e-6, atol=1e-9, hint=hint)
+    passed(ex, "one matrix product with your columns reproduces torch.nn.functional.conv1d")
+
+
+# --------------------------------------------------------------------------------------
+# Exercise 5.4: max pooling
+# --------------------------------------------------------------------------------------
+def max_pool1d(fn) -> None:
+    """``fn(x, kernel_size, stride) -> y`` for x of shape (N, C, L), no padding, like F.max_pool1d."""
+    import torch
+    import torch.nn.functional as F
+
+    ex = "Exercise 5.4"
+    hint = "for each window start i*stride take the maximum over x[..., i*stride : i*stride + k]; L_out = (L - k) // stride + 1"
+    rng = np.random.default_rng(54)
+    for shape, k, s in (((2, 3, 8), 2, 2), ((1, 2, 9), 3, 2), ((3, 1, 7), 3, 1), ((2, 2, 10), 4, 3)):
+        x = rng.normal(size=shape)
+        inputs = f"x of shape {shape}, kernel_size={k}, stride={s}"
+        expected = F.max_pool1d(torch.tensor(x), k, s).numpy()
+        got = _array(ex, _call(ex, fn, (x.copy(), k, s), inputs, hint), "max_pool1d", inputs)
+        specific = hint
+        if got.shape == expected.shape and _same(got, F.avg_pool1d(torch.tensor(x), k, s).numpy()):
+            specific = "that is average pooling: take the maximum of each window"
+        expect_close(ex, got, expected, what="max_pool1d", inputs=inputs, rtol=1e-9, atol=1e-12, hint=specific)
+    passed(ex, "your max pooling equals torch.nn.functional.max_pool1d on every input")
+
+
+# --------------------------------------------------------------------------------------
+# Exercise 5.5: the right loss for a model that outputs probabilities
+# --------------------------------------------------------------------------------------
+def loss_from_probabilities(fn) -> None:
+    """``fn(probs, targets) -> float``: mean cross-entropy when the model already applied softmax."""
+    import torch
+    import torch.nn.functional as F
+
+    ex = "Exercise 5.5"
+    hint = ("the probabilities are final: take -log of the probability of each row's target class and average, "
+            "without another softmax")
+    rng = np.random.default_rng(55)
+    cases = []
+    for n, c, scale in ((4, 3, 1.0), (6, 10, 3.0)):
+        logits = rng.normal(0, scale, size=(n, c))
+        targets = rng.integers(0, c, size=n)
+        probs = torch.softmax(torch.tensor(logits), dim=1).numpy()
+        cases.append((probs, targets, F.cross_entropy(torch.tensor(logits), torch.tensor(targets)).item()))
+    # A confident model: some probabilities are exactly 0 (never the target's).
+    probs = np.array([[0.0, 0.9, 0.1], [0.5, 0.0, 0.5], [0.0, 0.0, 1.0]])
+    targets = np.array([1, 2, 2])
+    cases.append((probs, targets, float(-np.mean(np.log(probs[np.arange(3), targets])))))
+    for probs, targets, expected in cases:
+        inputs = f"probs = {_short(probs, 9)} (rows sum to 1) and targets {targets.tolist()}"
+        got = _call(ex, fn, (probs.copy(), targets.copy()), inputs, hint)
+        got_arr = _array(ex, got, "the loss", inputs)
+        if got_arr.size != 1:
+            fail(ex, f"the loss should be one number (the mean over the batch); got shape {got_arr.shape}", hint)
+        value = float(got_arr.reshape(-1)[0])
+        specific = hint
+        double = F.cross_entropy(torch.tensor(probs), torch.tensor(targets)).item()
+        if math.isclose(value, double, rel_tol=1e-6):
+            specific = ("that applies softmax a second time (cross_entropy expects logits): it can never go below "
+                        "log(1 + (C - 1)/e), however right the model is")
+        elif not math.isfinite(value):
+            specific = ("0 * log(0) is nan: pick each row's target probability (probs[np.arange(N), targets]) "
+                        "instead of multiplying a one-hot by the log of every probability")
+        expect_close(ex, value, expected, what="the loss", inputs=inputs, rtol=1e-6, atol=1e-9, hint=specific)
+    passed(ex, "your loss equals the cross-entropy of the logits, with softmax applied once")

@@ -1,0 +1,135 @@
+"""Chapter 5's graders: a right answer passes; typical wrong answers fail with a useful hint."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from labs.check import ExerciseFailed
+from labs.check import ch05
+
+
+# ---- 5.1 output length ---------------------------------------------------------------
+def test_output_length_right(capsys):
+    ch05.output_length(lambda n, k, s, p: (n + 2 * p - k) // s + 1)
+    assert "passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda n, k, s, p: (n + 2 * p - k) / s + 1, "floor"),
+    (lambda n, k, s, p: (n + p - k) // s + 1, "both ends"),
+    (lambda n, k, s, p: (n + 2 * p - k) // s, "first window"),
+    (lambda n, k, s, p: n - k + 1, None),
+])
+def test_output_length_wrong(wrong, hint):
+    with pytest.raises(ExerciseFailed) as info:
+        ch05.output_length(wrong)
+    if hint:
+        assert hint in str(info.value)
+
+
+# ---- 5.2 cross-correlation ---------------------------------------------------------------
+def test_cross_correlate_right(capsys):
+    ch05.cross_correlate1d(lambda x, w: np.correlate(x, w, "valid"))
+    assert "passed" in capsys.readouterr().out
+
+
+def test_cross_correlate_flipped_kernel_fails_with_the_convolution_hint():
+    with pytest.raises(ExerciseFailed, match="convolution"):
+        ch05.cross_correlate1d(lambda x, w: np.convolve(x, w, "valid"))
+
+
+def test_cross_correlate_full_mode_fails():
+    with pytest.raises(ExerciseFailed, match="valid"):
+        ch05.cross_correlate1d(lambda x, w: np.correlate(x, w, "full"))
+
+
+def test_a_stub_is_not_graded_as_wrong():
+    def stub(x, w):
+        raise NotImplementedError("Exercise 5.2: slide the kernel")
+
+    with pytest.raises(NotImplementedError):
+        ch05.cross_correlate1d(stub)
+
+
+# ---- 5.3 im2col ---------------------------------------------------------------------------
+def _im2col(x, k, s):
+    l_out = (x.shape[1] - k) // s + 1
+    return np.stack([x[:, i * s : i * s + k].reshape(-1) for i in range(l_out)])
+
+
+def test_im2col_right(capsys):
+    ch05.im2col1d(_im2col)
+    assert "passed" in capsys.readouterr().out
+
+
+def test_im2col_transposed_fails():
+    with pytest.raises(ExerciseFailed, match="transpose"):
+        ch05.im2col1d(lambda x, k, s: _im2col(x, k, s).T)
+
+
+def test_im2col_position_major_rows_fail():
+    def position_major(x, k, s):
+        l_out = (x.shape[1] - k) // s + 1
+        return np.stack([x[:, i * s : i * s + k].T.reshape(-1) for i in range(l_out)])
+
+    with pytest.raises(ExerciseFailed, match="channel-major"):
+        ch05.im2col1d(position_major)
+
+
+def test_im2col_ignoring_stride_fails():
+    with pytest.raises(ExerciseFailed):
+        ch05.im2col1d(lambda x, k, s: _im2col(x, k, 1))
+
+
+# ---- 5.4 max pooling ----------------------------------------------------------------------
+def _max_pool(x, k, s):
+    l_out = (x.shape[-1] - k) // s + 1
+    return np.stack([x[..., i * s : i * s + k].max(axis=-1) for i in range(l_out)], axis=-1)
+
+
+def test_max_pool_right(capsys):
+    ch05.max_pool1d(_max_pool)
+    assert "passed" in capsys.readouterr().out
+
+
+def test_average_pool_fails_with_hint():
+    def avg(x, k, s):
+        l_out = (x.shape[-1] - k) // s + 1
+        return np.stack([x[..., i * s : i * s + k].mean(axis=-1) for i in range(l_out)], axis=-1)
+
+    with pytest.raises(ExerciseFailed, match="average"):
+        ch05.max_pool1d(avg)
+
+
+def test_max_pool_with_stride_one_fails():
+    with pytest.raises(ExerciseFailed):
+        ch05.max_pool1d(lambda x, k, s: _max_pool(x, k, 1))
+
+
+# ---- 5.5 loss from probabilities ----------------------------------------------------------
+def test_loss_from_probabilities_right(capsys):
+    ch05.loss_from_probabilities(lambda p, t: -np.mean(np.log(p[np.arange(len(t)), t])))
+    assert "passed" in capsys.readouterr().out
+
+
+def test_double_softmax_fails_with_hint():
+    import torch
+    import torch.nn.functional as F
+
+    with pytest.raises(ExerciseFailed, match="second time"):
+        ch05.loss_from_probabilities(lambda p, t: F.cross_entropy(torch.tensor(p), torch.tensor(t)).item())
+
+
+def test_one_hot_times_log_fails_on_zero_probabilities():
+    def one_hot_log(p, t):
+        one_hot = np.eye(p.shape[1])[t]
+        return float(-np.mean(np.sum(one_hot * np.log(p), axis=1)))
+
+    with np.errstate(divide="ignore", invalid="ignore"), pytest.raises(ExerciseFailed, match="nan"):
+        ch05.loss_from_probabilities(one_hot_log)
+
+
+def test_sum_instead_of_mean_fails():
+    with pytest.raises(ExerciseFailed):
+        ch05.loss_from_probabilities(lambda p, t: -np.sum(np.log(p[np.arange(len(t)), t])))

@@ -1,0 +1,223 @@
+"""Chapter 6 graders: each accepts a right answer, rejects the usual wrong ones with a
+useful hint, and lets a stub's NotImplementedError through."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from labs.check import ExerciseFailed
+from labs.check import ch06
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+# ----------------------------------------------------------------------------- Exercise 6.1
+
+
+def rnn_concat_right(x_t, h_prev, W, b):
+    return np.tanh(np.concatenate([h_prev, x_t], axis=1) @ W.T + b)
+
+
+def rnn_concat_swapped(x_t, h_prev, W, b):
+    return np.tanh(np.concatenate([x_t, h_prev], axis=1) @ W.T + b)
+
+
+def rnn_concat_no_tanh(x_t, h_prev, W, b):
+    return np.concatenate([h_prev, x_t], axis=1) @ W.T + b
+
+
+def rnn_concat_no_bias(x_t, h_prev, W, b):
+    return np.tanh(np.concatenate([h_prev, x_t], axis=1) @ W.T)
+
+
+# ----------------------------------------------------------------------------- Exercise 6.2
+
+
+def lstm_right(x, h, c, w_ih, w_hh, b_ih, b_hh):
+    i, f, g, o = np.split(x @ w_ih.T + b_ih + h @ w_hh.T + b_hh, 4, axis=1)
+    c_new = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+    return _sigmoid(o) * np.tanh(c_new), c_new
+
+
+def lstm_keras_order(x, h, c, w_ih, w_hh, b_ih, b_hh):
+    i, f, o, g = np.split(x @ w_ih.T + b_ih + h @ w_hh.T + b_hh, 4, axis=1)  # i, f, o, g: a common slip
+    c_new = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+    return _sigmoid(o) * np.tanh(c_new), c_new
+
+
+def lstm_no_tanh_on_cell(x, h, c, w_ih, w_hh, b_ih, b_hh):
+    i, f, g, o = np.split(x @ w_ih.T + b_ih + h @ w_hh.T + b_hh, 4, axis=1)
+    c_new = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+    return _sigmoid(o) * c_new, c_new
+
+
+def lstm_returns_h_only(x, h, c, w_ih, w_hh, b_ih, b_hh):
+    return lstm_right(x, h, c, w_ih, w_hh, b_ih, b_hh)[0]
+
+
+# ----------------------------------------------------------------------------- Exercise 6.3
+
+
+def grads_right(hs, w_hh, grad_last):
+    out = np.zeros_like(hs)
+    out[:, -1] = grad_last
+    for t in range(hs.shape[1] - 2, -1, -1):
+        out[:, t] = (out[:, t + 1] * (1 - hs[:, t + 1] ** 2)) @ w_hh
+    return out
+
+
+def grads_no_tanh(hs, w_hh, grad_last):
+    out = np.zeros_like(hs)
+    out[:, -1] = grad_last
+    for t in range(hs.shape[1] - 2, -1, -1):
+        out[:, t] = out[:, t + 1] @ w_hh
+    return out
+
+
+def grads_transposed(hs, w_hh, grad_last):
+    out = np.zeros_like(hs)
+    out[:, -1] = grad_last
+    for t in range(hs.shape[1] - 2, -1, -1):
+        out[:, t] = (out[:, t + 1] * (1 - hs[:, t + 1] ** 2)) @ w_hh.T
+    return out
+
+
+def grads_wrong_step(hs, w_hh, grad_last):
+    out = np.zeros_like(hs)
+    out[:, -1] = grad_last
+    for t in range(hs.shape[1] - 2, -1, -1):
+        out[:, t] = (out[:, t + 1] * (1 - hs[:, t] ** 2)) @ w_hh
+    return out
+
+
+# ----------------------------------------------------------------------------- Exercise 6.4
+
+
+def bigram_counts(train_ids, vocab_size):
+    counts = np.zeros((vocab_size, vocab_size))
+    np.add.at(counts, (train_ids[:-1], train_ids[1:]), 1)
+    return counts
+
+
+def bigram_right(train_ids, val_ids, vocab_size, k):
+    counts = bigram_counts(train_ids, vocab_size)
+    probs = (counts + k) / (counts.sum(axis=1, keepdims=True) + k * vocab_size)
+    return float(-np.mean(np.log2(probs[val_ids[:-1], val_ids[1:]])))
+
+
+def bigram_nats(train_ids, val_ids, vocab_size, k):
+    counts = bigram_counts(train_ids, vocab_size)
+    probs = (counts + k) / (counts.sum(axis=1, keepdims=True) + k * vocab_size)
+    return float(-np.mean(np.log(probs[val_ids[:-1], val_ids[1:]])))
+
+
+def bigram_unsmoothed(train_ids, val_ids, vocab_size, k):
+    counts = bigram_counts(train_ids, vocab_size)
+    with np.errstate(all="ignore"):
+        probs = counts / counts.sum(axis=1, keepdims=True)
+        return float(-np.mean(np.log2(probs[val_ids[:-1], val_ids[1:]])))
+
+
+def bigram_by_column(train_ids, val_ids, vocab_size, k):
+    counts = bigram_counts(train_ids, vocab_size)
+    probs = (counts + k) / (counts.sum(axis=0, keepdims=True) + k * vocab_size)
+    return float(-np.mean(np.log2(probs[val_ids[:-1], val_ids[1:]])))
+
+
+def bigram_divides_by_len(train_ids, val_ids, vocab_size, k):
+    counts = bigram_counts(train_ids, vocab_size)
+    probs = (counts + k) / (counts.sum(axis=1, keepdims=True) + k * vocab_size)
+    return float(-np.sum(np.log2(probs[val_ids[:-1], val_ids[1:]])) / len(val_ids))
+
+
+# ----------------------------------------------------------------------------- Exercise 6.5
+
+
+def clip_right(grads, max_norm):
+    total = float(np.sqrt(sum(np.sum(g**2) for g in grads)))
+    scale = min(1.0, max_norm / (total + 1e-6))
+    return [g * scale for g in grads], total
+
+
+def clip_per_tensor(grads, max_norm):
+    total = float(np.sqrt(sum(np.sum(g**2) for g in grads)))
+    return [g * min(1.0, max_norm / (np.linalg.norm(g) + 1e-6)) for g in grads], total
+
+
+def clip_always(grads, max_norm):
+    total = float(np.sqrt(sum(np.sum(g**2) for g in grads)))
+    return [g * max_norm / (total + 1e-6) for g in grads], total
+
+
+def clip_returns_new_norm(grads, max_norm):
+    clipped, _ = clip_right(grads, max_norm)
+    return clipped, float(np.sqrt(sum(np.sum(g**2) for g in clipped)))
+
+
+# ----------------------------------------------------------------------------- the tests
+
+RIGHT = [
+    (ch06.rnn_step_concat, rnn_concat_right),
+    (ch06.lstm_cell_step, lstm_right),
+    (ch06.hidden_state_gradients, grads_right),
+    (ch06.bigram_bits_per_char, bigram_right),
+    (ch06.clip_grad_norm, clip_right),
+]
+
+
+@pytest.mark.parametrize("grader,answer", RIGHT, ids=lambda v: getattr(v, "__name__", ""))
+def test_right_answers_pass(grader, answer, capsys):
+    grader(answer)
+    assert "passed" in capsys.readouterr().out
+
+
+WRONG = [
+    (ch06.rnn_step_concat, rnn_concat_swapped, "put h_prev first"),
+    (ch06.rnn_step_concat, rnn_concat_no_tanh, "apply np.tanh"),
+    (ch06.rnn_step_concat, rnn_concat_no_bias, "add b"),
+    (ch06.lstm_cell_step, lstm_keras_order, "i, f, g, o"),
+    (ch06.lstm_cell_step, lstm_no_tanh_on_cell, "o * np.tanh(c_new)"),
+    (ch06.lstm_cell_step, lstm_returns_h_only, "(h_new, c_new)"),
+    (ch06.hidden_state_gradients, grads_no_tanh, "tanh derivative"),
+    (ch06.hidden_state_gradients, grads_transposed, "not weight_hh.T"),
+    (ch06.hidden_state_gradients, grads_wrong_step, "use h_{t+1}"),
+    (ch06.bigram_bits_per_char, bigram_nats, "np.log2"),
+    (ch06.bigram_bits_per_char, bigram_unsmoothed, "add k"),
+    (ch06.bigram_bits_per_char, bigram_by_column, "each row"),
+    (ch06.bigram_bits_per_char, bigram_divides_by_len, "len(val_ids) - 1"),
+    (ch06.clip_grad_norm, clip_per_tensor, "one global norm"),
+    (ch06.clip_grad_norm, clip_always, "leave the gradients unchanged"),
+    (ch06.clip_grad_norm, clip_returns_new_norm, "before clipping"),
+]
+
+
+@pytest.mark.parametrize("grader,answer,hint", WRONG, ids=lambda v: getattr(v, "__name__", None) or str(v)[:20])
+def test_wrong_answers_fail_with_a_useful_hint(grader, answer, hint):
+    with pytest.raises(ExerciseFailed) as info:
+        grader(answer)
+    assert hint in str(info.value), str(info.value)
+
+
+@pytest.mark.parametrize("grader", [g for g, _ in RIGHT], ids=lambda g: g.__name__)
+def test_stub_error_passes_through(grader):
+    def stub(*args):
+        raise NotImplementedError("Exercise 6.x: not done")
+
+    with pytest.raises(NotImplementedError, match="not done"):
+        grader(stub)
+
+
+@pytest.mark.parametrize("grader", [g for g, _ in RIGHT], ids=lambda g: g.__name__)
+def test_crash_and_none_are_reported(grader):
+    def crash(*args):
+        raise KeyError("oops")
+
+    with pytest.raises(ExerciseFailed, match="raised KeyError"):
+        grader(crash)
+    with pytest.raises(ExerciseFailed):
+        grader(lambda *args: None)
+    with pytest.raises(ExerciseFailed, match="expected a function"):
+        grader(42)

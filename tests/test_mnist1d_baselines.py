@@ -1,0 +1,68 @@
+"""The MNIST-1D table machinery: same start for both backends, table format, tolerance check."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import labs.mnist1d_baselines as B
+from labs.data import load_mnist1d
+
+
+@pytest.fixture(scope="module")
+def small_data():
+    x_train, y_train, x_test, y_test = load_mnist1d()
+    return x_train[:400], y_train[:400], x_test[:200], y_test[:200]
+
+
+@pytest.mark.parametrize("name", list(B.PUBLISHED))
+def test_both_backends_start_from_the_same_weights(name):
+    t_model = B.build_model(name, "torch", seed=3)
+    s_model = B.build_model(name, "numpy", seed=3)
+    for key, value in t_model.state_dict().items():
+        np.testing.assert_array_equal(s_model.state_dict()[key], value.numpy())
+    again = B.build_model(name, "torch", seed=3)
+    for key, value in t_model.state_dict().items():
+        assert torch.equal(again.state_dict()[key], value)
+
+
+def test_every_model_has_a_recipe_and_a_published_number():
+    assert set(B.RECIPES) == set(B.PUBLISHED) == set(B.AUTHORS_RERUN)
+    for recipe in B.RECIPES.values():
+        assert recipe.scheduler in (None, "cosine") and recipe.epochs > 0
+
+
+def test_reproduce_table_two_backends_agree(small_data):
+    rows = B.reproduce_table(models=("logistic regression", "CNN"), backends=("numpy", "torch"), data=small_data,
+                             epochs=2)
+    assert [(r.model, r.backend) for r in rows] == [("logistic regression", "numpy"), ("logistic regression", "torch"),
+                                                     ("CNN", "numpy"), ("CNN", "torch")]
+    for a, b in (rows[0:2], rows[2:4]):
+        assert abs(a.accuracy - b.accuracy) <= 1.0  # same weights, same batches: rounding only
+        assert a.epochs == b.epochs == 2 and a.trained is not None
+    text = B.format_table(rows)
+    assert "logistic regression" in text and "numpy acc" in text and "torch acc" in text and "rerun" in text
+    assert B.accuracy_matrix(rows).shape == (2, 2)
+
+
+def test_assert_within_names_the_offending_rows():
+    good = B.Row("CNN", "numpy", 93.0, 94.0, 1.0, 1, "cpu")
+    bad = B.Row("MLP", "torch", 60.0, 68.0, 1.0, 1, "cpu")
+    B.assert_within([good], 3)
+    with pytest.raises(AssertionError, match=r"MLP \(torch\): 60.0% vs published 68%"):
+        B.assert_within([good, bad], 3)
+
+
+def test_bad_names_are_explained():
+    with pytest.raises(ValueError, match="unknown MNIST-1D baseline"):
+        B.build_model("ResNet")
+    with pytest.raises(ValueError, match="backend"):
+        B.build_model("CNN", "jax")
+
+
+def test_single_threaded_restores_torch_threads():
+    before = torch.get_num_threads()
+    with B.single_threaded():
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
