@@ -290,7 +290,11 @@ def plot_milestones(ax=None):
         ax.plot([m.year], [i], "o", color="tab:purple")
         ax.annotate(f"{m.year}  {m.event}", (m.year, i), textcoords="offset points", xytext=(6, -3), fontsize=8)
     ax.set_ylim(len(MILESTONES), -1)
-    ax.set_xlim(min(m.year for m in MILESTONES) - 3, max(m.year for m in MILESTONES) + 45)
+    first, last = min(m.year for m in MILESTONES), max(m.year for m in MILESTONES)
+    ax.set_xlim(first - 3, last + 45)  # room on the right for the labels
+    decades = range(10 * -(-first // 10), last + 1, 10)  # 1960, 1970, ... up to the last event
+    ax.set_xticks(list(decades))
+    ax.spines["bottom"].set_bounds(first - 3, last + 1)  # the axis stops at the last event
     ax.set_yticks([])
     ax.set_xlabel("year")
     for side in ("left", "right", "top"):

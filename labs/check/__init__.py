@@ -34,6 +34,25 @@ def fail(exercise: str, message: str, hint: str | None = None):
     raise ExerciseFailed(text)
 
 
+def call_student(exercise: str, fn, args: tuple = (), inputs: str = "its inputs", hint: str | None = None, **kwargs):
+    """Call a student's function the way every grader does.
+
+    A crash in the student's code becomes a graded failure that names the input it
+    was given; a stub's ``NotImplementedError`` (and a nested grader's failure) passes
+    through unchanged, so the student sees the exercise's own message. NumPy warnings
+    are silenced: the graders check finiteness themselves and say so more clearly.
+    """
+    if not callable(fn):
+        fail(exercise, f"expected a function; got {type(fn).__name__}: {fn!r}")
+    try:
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+    except (NotImplementedError, ExerciseFailed):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a student's bug, reported with its input
+        fail(exercise, f"calling it on {inputs} raised {type(exc).__name__}: {exc}", hint)
+
+
 def _short(value, limit: int = 6) -> str:
     arr = np.asarray(value)
     if arr.size <= limit:

@@ -6,23 +6,13 @@ import math
 
 import numpy as np
 
-from labs.check import ExerciseFailed, expect_close, fail, passed
+from labs.check import expect_close, fail, passed, call_student
 
 __all__ = ["perceptron_step", "xor_weights", "conv2d_param_count", "doubling_time_months"]
 
 
 # --------------------------------------------------------------------------- 1.1
 
-
-def _call(exercise, fn, *args, what, **kwargs):
-    try:
-        return fn(*args, **kwargs)
-    except NotImplementedError:
-        raise
-    except ExerciseFailed:
-        raise
-    except Exception as exc:  # noqa: BLE001 - report whatever the student's code raised
-        fail(exercise, f"{what} raised {type(exc).__name__}: {exc}")
 
 
 def perceptron_step(fn) -> None:
@@ -38,7 +28,7 @@ def perceptron_step(fn) -> None:
     ]
     for w, b, x, y, lr, why in cases:
         w_in = w.copy()
-        got = _call(ex, fn, w.copy(), b, x.copy(), y, lr=lr, what=f"perceptron_step on {why}")
+        got = call_student(ex, fn, (w.copy(), b, x.copy(), y), why, lr=lr)
         if not (isinstance(got, tuple) and len(got) == 2):
             fail(ex, f"perceptron_step should return a pair (new_w, new_b); got {type(got).__name__}: {got!r}")
         new_w, new_b = got
@@ -67,7 +57,7 @@ def _step(z):
 def xor_weights(fn) -> None:
     """Grade ``fn() -> (W1 (2, 2), b1 (2,), w2 (2,), b2)`` of a step-unit network computing XOR."""
     ex = "Exercise 1.2"
-    got = _call(ex, fn, what="xor_weights()")
+    got = call_student(ex, fn, (), "no arguments")
     if not (isinstance(got, tuple) and len(got) == 4):
         fail(ex, f"xor_weights() should return four things (W1, b1, w2, b2); got {type(got).__name__}: {got!r}")
     try:
@@ -115,7 +105,7 @@ def conv2d_param_count(fn) -> None:
     for kwargs in cases:
         layer = torch.nn.Conv2d(**kwargs)
         expected = sum(p.numel() for p in layer.parameters())
-        got = _call(ex, fn, what=f"conv2d_param_count({kwargs})", **kwargs)
+        got = call_student(ex, fn, (), f"{kwargs}", **kwargs)
         if isinstance(got, bool) or not isinstance(got, (int, np.integer)):
             fail(ex, f"conv2d_param_count({kwargs}) should return an int; got {type(got).__name__}: {got!r}")
         if int(got) != expected:
@@ -170,7 +160,7 @@ def doubling_time_months(fn) -> None:
     ]
     for years, sizes, why in cases:
         expected = _reference_doubling(years, sizes)
-        got = _call(ex, fn, list(years), list(sizes), what=f"doubling_time_months on {why}")
+        got = call_student(ex, fn, (list(years), list(sizes)), why)
         hint = (
             "fit log2(size) against year by least squares over all points (not just the first and last), "
             "then 12 / slope; with log10 or ln the slope is in decades or e-folds per year, not doublings"

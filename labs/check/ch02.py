@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from labs.check import ExerciseFailed, expect_close, fail, passed
+from labs.check import expect_close, fail, passed, call_student
 
 __all__ = ["next_token_windows", "masked_pairs", "two_hop", "late_fusion"]
 
-
-def _call(exercise, fn, *args, what, **kwargs):
-    try:
-        return fn(*args, **kwargs)
-    except (NotImplementedError, ExerciseFailed):
-        raise
-    except Exception as exc:  # noqa: BLE001 - report whatever the student's code raised
-        fail(exercise, f"{what} raised {type(exc).__name__}: {exc}")
 
 
 def _expect_value_error(exercise, fn, args, why):
@@ -49,7 +41,7 @@ def next_token_windows(fn) -> None:
         exp_x = np.stack([ids[i : i + t] for i in range(n)])
         exp_y = np.stack([ids[i + 1 : i + t + 1] for i in range(n)])
         inputs = f"ids={ids.tolist() if len(ids) <= 8 else f'{len(ids)} random ids'}, context_length={t}"
-        x, y = _pair(ex, _call(ex, fn, ids.copy(), t, what=f"next_token_windows({inputs})"), "next_token_windows")
+        x, y = _pair(ex, call_student(ex, fn, (ids.copy(), t), inputs), "next_token_windows")
         hint = (
             "there are len(ids) - context_length windows; window i is ids[i : i + T] and its targets "
             "are the same window shifted one step to the right, ids[i + 1 : i + T + 1]"
@@ -78,7 +70,7 @@ def masked_pairs(fn) -> None:
     for ids, positions, mask_id in cases:
         original = ids.copy()
         inputs = f"ids={ids.tolist()}, positions={positions}, mask_id={mask_id}"
-        x, labels = _pair(ex, _call(ex, fn, ids, list(positions), mask_id, what=f"masked_pairs({inputs})"), "masked_pairs")
+        x, labels = _pair(ex, call_student(ex, fn, (ids, list(positions), mask_id), inputs), "masked_pairs")
         if not np.array_equal(ids, original):
             fail(ex, f"masked_pairs({inputs}) changed ids in place to {ids.tolist()}", "work on a copy: ids = np.array(ids, copy=True)")
         exp_x = original.copy()
@@ -92,7 +84,7 @@ def masked_pairs(fn) -> None:
                  "the label is what the mask hides: the original token at that position")
         expect_close(ex, labels, exp_labels, what="labels", inputs=inputs,
                      hint="labels are ignore_index (-100) where nothing is masked, so the loss skips those positions")
-    x, labels = _pair(ex, _call(ex, fn, np.array([1, 2, 3]), [2], 0, ignore_index=-1, what="masked_pairs(..., ignore_index=-1)"), "masked_pairs")
+    x, labels = _pair(ex, call_student(ex, fn, (np.array([1, 2, 3]), [2], 0), "ids [1, 2, 3], positions [2], ignore_index=-1", ignore_index=-1), "masked_pairs")
     expect_close(ex, labels, [-1, -1, 3], what="labels", inputs="ids=[1, 2, 3], positions=[2], mask_id=0, ignore_index=-1",
                  hint="use the ignore_index argument, not a hard-coded -100")
     passed(ex, "masked inputs and their labels are built from the text alone")
@@ -131,7 +123,7 @@ def two_hop(fn) -> None:
     for subject, r1, r2 in cases:
         expected = _reference_two_hop(_GRAPH, subject, r1, r2)
         inputs = f"subject={subject!r}, first_relation={r1!r}, second_relation={r2!r}"
-        got = _call(ex, fn, list(_GRAPH), subject, r1, r2, what=f"two_hop(graph, {inputs})")
+        got = call_student(ex, fn, (list(_GRAPH), subject, r1, r2), f"the course graph and {inputs}")
         if not isinstance(got, (set, frozenset)):
             fail(ex, f"two_hop should return a set; got {type(got).__name__}: {got!r}")
         if got != expected:
@@ -155,7 +147,7 @@ def late_fusion(fn) -> None:
     b = np.array([[0.0, 0.4, 0.6], [0.1, 0.1, 0.8], [0.05, 0.9, 0.05]])
     for weight in (0.5, 0.8, 1.0, 0.0):
         expected = weight * a + (1 - weight) * b
-        got = _call(ex, fn, a.copy(), b.copy(), weight=weight, what=f"late_fusion(prob_a, prob_b, weight={weight})")
+        got = call_student(ex, fn, (a.copy(), b.copy()), f"two probability tables with weight={weight}", weight=weight)
         inputs = f"prob_a={a.tolist()}, prob_b={b.tolist()}, weight={weight}"
         got_arr = np.asarray(got, dtype=np.float64) if got is not None else None
         if got_arr is not None and got_arr.shape == expected.shape and weight not in (0.5,) and np.allclose(got_arr, weight * b + (1 - weight) * a):

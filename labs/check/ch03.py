@@ -12,20 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from labs.check import expect_close, fail, passed
+from labs.check import call_student
 
 __all__ = ["stable_softmax", "gelu_derivative", "adam_step", "normal_equations", "hidden_layer_gradient", "bce_with_logits"]
 
-
-def _call(exercise: str, fn, args: tuple, inputs: str, **kwargs):
-    """Call the student's function; turn a crash into a readable failure (but not a stub)."""
-    if not callable(fn):
-        fail(exercise, f"expected a function; got {type(fn).__name__}: {fn!r}")
-    try:
-        return fn(*args, **kwargs)
-    except NotImplementedError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - report whatever the student's code raised
-        fail(exercise, f"calling it on {inputs} raised {type(exc).__name__}: {exc}")
 
 
 def _maybe_array(value):
@@ -54,7 +44,7 @@ def stable_softmax(fn) -> None:
     for text, z in cases:
         expected = torch.softmax(torch.as_tensor(z), dim=-1).numpy()
         with np.errstate(all="ignore"):
-            got = _call(ex, fn, (z.copy(),), text)
+            got = call_student(ex, fn, (z.copy(),), text)
         hint = "subtract the maximum of each row (keepdims=True) before np.exp; softmax(z - c) = softmax(z)"
         arr = _maybe_array(got)
         if arr is not None and arr.shape == expected.shape and not np.allclose(arr.sum(axis=-1), 1.0) and np.all(np.isfinite(arr)):
@@ -75,7 +65,7 @@ def gelu_derivative(fn) -> None:
     zt = torch.tensor(z, requires_grad=True)
     torch.nn.functional.gelu(zt).sum().backward()
     expected = zt.grad.numpy()
-    got = _call(ex, fn, (z.copy(),), f"z = {z.tolist()}")
+    got = call_student(ex, fn, (z.copy(),), f"z = {z.tolist()}")
     from labs.activations import normal_cdf
 
     hint = "GELU(z) = z * Phi(z); by the product rule its derivative is Phi(z) + z * phi(z), with phi the standard normal density"
@@ -110,7 +100,7 @@ def adam_step(fn) -> None:
         pt.grad = torch.tensor(g)
         opt.step()
         inputs = f"step t={t} (param={np.round(p, 4).tolist()}, grad={np.round(g, 4).tolist()}, lr={lr}, betas={betas}, eps={eps})"
-        out = _call(ex, fn, (p.copy(), g.copy(), m.copy(), v.copy(), t), inputs, lr=lr, betas=betas, eps=eps)
+        out = call_student(ex, fn, (p.copy(), g.copy(), m.copy(), v.copy(), t), inputs, lr=lr, betas=betas, eps=eps)
         if not isinstance(out, tuple) or len(out) != 3:
             fail(ex, f"adam_step should return a tuple (param, m, v); got {type(out).__name__}: {out!r}")
         new_p, new_m, new_v = out
@@ -143,7 +133,7 @@ def normal_equations(fn) -> None:
         A = np.hstack([X, np.ones((n, 1))])
         theta, *_ = np.linalg.lstsq(A, y, rcond=None)
         inputs = f"X of shape {X.shape} and y of shape {y.shape}"
-        out = _call(ex, fn, (X.copy(), y.copy()), inputs)
+        out = call_student(ex, fn, (X.copy(), y.copy()), inputs)
         if not isinstance(out, tuple) or len(out) != 2:
             fail(ex, f"fit should return a tuple (w, b); got {type(out).__name__}")
         w, b = out
@@ -184,7 +174,7 @@ def hidden_layer_gradient(fn) -> None:
     for text, x, W1, b1, w2, b2, t in cases:
         x, W1, b1, w2 = (np.array(a, dtype=float) for a in (x, W1, b1, w2))
         dW1_exp, db1_exp = _torch_hidden_grads(x, W1, b1, w2, b2, t)
-        out = _call(ex, fn, (x.copy(), W1.copy(), b1.copy(), w2.copy(), float(b2), float(t)), text)
+        out = call_student(ex, fn, (x.copy(), W1.copy(), b1.copy(), w2.copy(), float(b2), float(t)), text)
         if not isinstance(out, tuple) or len(out) != 2:
             fail(ex, f"hidden_layer_gradient should return a tuple (dW1, db1); got {type(out).__name__}")
         dW1, db1 = out
@@ -221,7 +211,7 @@ def bce_with_logits(fn) -> None:
     for text, z, t in cases:
         expected = torch.nn.functional.binary_cross_entropy_with_logits(torch.tensor(z), torch.tensor(t)).item()
         with np.errstate(all="ignore"):
-            got = _call(ex, fn, (z.copy(), t.copy()), text)
+            got = call_student(ex, fn, (z.copy(), t.copy()), text)
         expect_close(ex, got, expected, what="bce_with_logits(z, t)", inputs=text, rtol=1e-9, atol=1e-12,
                      hint="never form sigmoid(z) and take its log; use max(z, 0) - z * t + log1p(exp(-|z|)), then the mean")
     passed(ex, "matches F.binary_cross_entropy_with_logits, also at logits of +-1000")

@@ -10,23 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from labs.check import ExerciseFailed, _short, expect_close, fail, passed
+from labs.check import _short, expect_close, fail, passed
+from labs.check import call_student
 
 __all__ = ["sigmoid_backward", "sum_to_shape", "linear_forward", "sgd_momentum_step", "cross_entropy_grad"]
 
-
-def _call(exercise: str, fn, args: tuple, inputs: str, hint: str | None = None):
-    """Call the student's function; turn a crash into a graded failure (a stub's NotImplementedError passes through)."""
-    if not callable(fn):
-        fail(exercise, f"expected a function; got {type(fn).__name__}: {fn!r}")
-    try:
-        return fn(*args)
-    except NotImplementedError:
-        raise
-    except ExerciseFailed:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a student's bug, reported with its input
-        fail(exercise, f"calling it on {inputs} raised {type(exc).__name__}: {exc}", hint)
 
 
 def _as_float_array(exercise: str, value, what: str, inputs: str) -> np.ndarray:
@@ -62,7 +50,7 @@ def sigmoid_backward(fn) -> None:
         expected = xt.grad.numpy()
         out = yt.detach().numpy().copy()
         inputs = f"grad_out {_short(g)} and out = sigmoid(x) = {_short(out)}"
-        got = _as_float_array(ex, _call(ex, fn, (g.copy(), out.copy()), inputs, hint), "sigmoid_backward", inputs)
+        got = _as_float_array(ex, call_student(ex, fn, (g.copy(), out.copy()), inputs, hint), "sigmoid_backward", inputs)
         specific = hint
         if _close(got, out * (1 - out)):
             specific = "you returned sigma'(x) alone: multiply it by grad_out (the gradient that arrives from above)"
@@ -104,7 +92,7 @@ def sum_to_shape(fn) -> None:
         (x + torch.zeros(grad_shape, dtype=torch.float64)).backward(torch.tensor(g))
         expected = x.grad.numpy()
         inputs = f"grad of shape {grad_shape} and shape={shape}"
-        got = _call(ex, fn, (g.copy(), shape), inputs, hint)
+        got = call_student(ex, fn, (g.copy(), shape), inputs, hint)
         got = _as_float_array(ex, got, "sum_to_shape", inputs)
         specific = hint
         if got.shape != expected.shape and got.size == expected.size:
@@ -136,7 +124,7 @@ def linear_forward(fn) -> None:
         expected = torch.nn.functional.linear(
             torch.tensor(x), torch.tensor(w), None if b is None else torch.tensor(b)).numpy()
         inputs = f"x of shape {x_shape}, weight of shape {w_shape}, bias {'of shape ' + str(b.shape) if b is not None else 'None'}"
-        got = _call(ex, fn, (x.copy(), w.copy(), None if b is None else b.copy()), inputs, hint)
+        got = call_student(ex, fn, (x.copy(), w.copy(), None if b is None else b.copy()), inputs, hint)
         got = _as_float_array(ex, got, "linear_forward", inputs)
         specific = hint
         if with_bias and got.shape == expected.shape and _close(got, expected - b):
@@ -172,7 +160,7 @@ def sgd_momentum_step(fn) -> None:
         expected_param = p_torch.detach().numpy().copy()
         expected_buf = opt.state[p_torch]["momentum_buffer"].numpy().copy()
         inputs = f"step {step} (lr={lr}, momentum={momentum}, buf {'None' if buf is None else 'from your previous step'})"
-        result = _call(ex, fn, (param.copy(), g.copy(), None if buf is None else buf.copy(), lr, momentum), inputs, hint)
+        result = call_student(ex, fn, (param.copy(), g.copy(), None if buf is None else buf.copy(), lr, momentum), inputs, hint)
         if not (isinstance(result, (tuple, list)) and len(result) == 2):
             fail(ex, f"sgd_momentum_step should return a pair (new_param, new_buf) at {inputs}; got {type(result).__name__}", hint)
         new_param = _as_float_array(ex, result[0], "new_param", inputs)
@@ -211,7 +199,7 @@ def cross_entropy_grad(fn) -> None:
         torch.nn.functional.cross_entropy(lt, torch.tensor(targets)).backward()
         expected = lt.grad.numpy()
         inputs = f"logits {_short(logits)} and targets {targets.tolist()}"
-        got = _call(ex, fn, (logits.copy(), targets.copy()), inputs, hint)
+        got = call_student(ex, fn, (logits.copy(), targets.copy()), inputs, hint)
         got = _as_float_array(ex, got, "cross_entropy_grad", inputs)
         n = len(targets)
         specific = hint

@@ -12,21 +12,11 @@ import math
 
 import numpy as np
 
-from labs.check import ExerciseFailed, _short, expect_close, fail, passed
+from labs.check import _short, expect_close, fail, passed
+from labs.check import call_student
 
 __all__ = ["output_length", "cross_correlate1d", "im2col1d", "max_pool1d", "loss_from_probabilities"]
 
-
-def _call(exercise: str, fn, args: tuple, inputs: str, hint: str | None = None):
-    """Call the student's function; a crash becomes a graded failure (a stub's NotImplementedError passes through)."""
-    if not callable(fn):
-        fail(exercise, f"expected a function; got {type(fn).__name__}: {fn!r}")
-    try:
-        return fn(*args)
-    except (NotImplementedError, ExerciseFailed):
-        raise
-    except Exception as exc:  # noqa: BLE001 - a student's bug, reported with its input
-        fail(exercise, f"calling it on {inputs} raised {type(exc).__name__}: {exc}", hint)
 
 
 def _array(exercise: str, value, what: str, inputs: str) -> np.ndarray:
@@ -62,7 +52,7 @@ def output_length(fn) -> None:
                         continue
                     expected = F.conv1d(torch.zeros(1, 1, n), torch.zeros(1, 1, k), stride=s, padding=p).shape[-1]
                     inputs = f"n={n}, kernel_size={k}, stride={s}, padding={p}"
-                    got = _call(ex, fn, (n, k, s, p), inputs, hint)
+                    got = call_student(ex, fn, (n, k, s, p), inputs, hint)
                     if isinstance(got, float) and got.is_integer():
                         got = int(got)
                     if not isinstance(got, (int, np.integer)) or isinstance(got, bool):
@@ -96,7 +86,7 @@ def cross_correlate1d(fn) -> None:
         x, w = rng.normal(size=n), rng.normal(size=k)
         inputs = f"x = {_short(x)}, w = {_short(w)}"
         expected = F.conv1d(torch.tensor(x)[None, None], torch.tensor(w)[None, None]).numpy().ravel()
-        got = _array(ex, _call(ex, fn, (x.copy(), w.copy()), inputs, hint), "cross_correlate1d", inputs)
+        got = _array(ex, call_student(ex, fn, (x.copy(), w.copy()), inputs, hint), "cross_correlate1d", inputs)
         specific = hint
         if got.shape == expected.shape and _same(got, np.convolve(x, w, "valid")):
             specific = "that is convolution (the kernel flipped); deep-learning layers compute cross-correlation, no flip"
@@ -128,7 +118,7 @@ def im2col1d(fn) -> None:
         inputs = f"x of shape {x.shape}, kernel_size={k}, stride={s}"
         l_out = (length - k) // s + 1
         expected = np.stack([x[:, i * s : i * s + k].reshape(-1) for i in range(l_out)])
-        got = _array(ex, _call(ex, fn, (x.copy(), k, s), inputs, hint), "im2col1d", inputs)
+        got = _array(ex, call_student(ex, fn, (x.copy(), k, s), inputs, hint), "im2col1d", inputs)
         specific = hint
         if got.shape == (c * k, l_out):
             specific = "transpose it: one row per output position, shape (L_out, C * k)"
@@ -157,7 +147,7 @@ def max_pool1d(fn) -> None:
         x = rng.normal(size=shape)
         inputs = f"x of shape {shape}, kernel_size={k}, stride={s}"
         expected = F.max_pool1d(torch.tensor(x), k, s).numpy()
-        got = _array(ex, _call(ex, fn, (x.copy(), k, s), inputs, hint), "max_pool1d", inputs)
+        got = _array(ex, call_student(ex, fn, (x.copy(), k, s), inputs, hint), "max_pool1d", inputs)
         specific = hint
         if got.shape == expected.shape and _same(got, F.avg_pool1d(torch.tensor(x), k, s).numpy()):
             specific = "that is average pooling: take the maximum of each window"
@@ -189,7 +179,7 @@ def loss_from_probabilities(fn) -> None:
     cases.append((probs, targets, float(-np.mean(np.log(probs[np.arange(3), targets])))))
     for probs, targets, expected in cases:
         inputs = f"probs = {_short(probs, 9)} (rows sum to 1) and targets {targets.tolist()}"
-        got = _call(ex, fn, (probs.copy(), targets.copy()), inputs, hint)
+        got = call_student(ex, fn, (probs.copy(), targets.copy()), inputs, hint)
         got_arr = _array(ex, got, "the loss", inputs)
         if got_arr.size != 1:
             fail(ex, f"the loss should be one number (the mean over the batch); got shape {got_arr.shape}", hint)

@@ -15,21 +15,10 @@ import math
 import numpy as np
 
 from labs.check import expect_close, fail, passed
+from labs.check import call_student
 
 __all__ = ["rnn_step_concat", "lstm_cell_step", "hidden_state_gradients", "bigram_bits_per_char", "clip_grad_norm"]
 
-
-def _call(exercise: str, fn, args: tuple, inputs: str):
-    """Call the student's function; turn a crash into a readable failure (but not a stub)."""
-    if not callable(fn):
-        fail(exercise, f"expected a function; got {type(fn).__name__}: {fn!r}")
-    try:
-        with np.errstate(all="ignore"):
-            return fn(*args)
-    except NotImplementedError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - report whatever the student's code raised
-        fail(exercise, f"calling it on {inputs} raised {type(exc).__name__}: {exc}")
 
 
 def _as_array(value):
@@ -70,7 +59,7 @@ def rnn_step_concat(fn) -> None:
             cell.bias_ih.copy_(torch.from_numpy(b))
             cell.bias_hh.zero_()
             expected = cell(torch.from_numpy(x), torch.from_numpy(h)).numpy()
-        got = _call(ex, fn, (x.copy(), h.copy(), W.copy(), b.copy()), text)
+        got = call_student(ex, fn, (x.copy(), h.copy(), W.copy(), b.copy()), text)
         hint = "concatenate along the feature axis, np.concatenate([h_prev, x_t], axis=1), multiply by W.T, add b, apply tanh"
         pre = np.concatenate([h, x], axis=1) @ W.T + b
         if _matches(got, pre):
@@ -117,7 +106,7 @@ def lstm_cell_step(fn) -> None:
         with torch.no_grad():
             h_exp, c_exp = (t.numpy() for t in cell(torch.from_numpy(x), (torch.from_numpy(h), torch.from_numpy(c))))
         text = f"x {x.shape}, h {h.shape}, c {c.shape}, weight_ih {w_ih.shape}, weight_hh {w_hh.shape}"
-        got = _call(ex, fn, (x.copy(), h.copy(), c.copy(), w_ih.copy(), w_hh.copy(), b_ih.copy(), b_hh.copy()), text)
+        got = call_student(ex, fn, (x.copy(), h.copy(), c.copy(), w_ih.copy(), w_hh.copy(), b_ih.copy(), b_hh.copy()), text)
         if not (isinstance(got, (tuple, list)) and len(got) == 2):
             fail(ex, f"lstm_cell_step should return the pair (h_new, c_new) for {text}; got {type(got).__name__}",
                  "end with `return h_new, c_new`")
@@ -177,7 +166,7 @@ def hidden_state_gradients(fn) -> None:
         hs = np.stack([s.detach().numpy() for s in states], axis=1)
         w_hh = cell.weight_hh.detach().numpy().copy()
         text = f"hs of shape {hs.shape}, weight_hh {w_hh.shape}, grad_last {grad_last.shape}"
-        got = _call(ex, fn, (hs.copy(), w_hh.copy(), grad_last.copy()), text)
+        got = call_student(ex, fn, (hs.copy(), w_hh.copy(), grad_last.copy()), text)
         hint = ("start from dL/dh_T = grad_last and walk back: dL/dh_t = (dL/dh_{t+1} * (1 - h_{t+1}**2)) @ weight_hh, "
                 "because h_{t+1} = tanh(... + h_t @ weight_hh.T)")
         variants = [
@@ -214,7 +203,7 @@ def bigram_bits_per_char(fn) -> None:
     ]
     for what, tr, va, vocab, k in cases:
         expected = BigramLM(vocab, k).fit(tr).bits_per_char(va)
-        got = _call(ex, fn, (tr.copy(), va.copy(), vocab, k), what)
+        got = call_student(ex, fn, (tr.copy(), va.copy(), vocab, k), what)
         if got is None:
             fail(ex, f"bigram_bits_per_char returned None for {what}; did you forget `return`?")
         value = _as_array(got)
@@ -257,7 +246,7 @@ def clip_grad_norm(fn) -> None:
         total = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
         expected = [p.grad.numpy() for p in params]
         text = f"3 gradients of shapes {shapes} with global norm {total:.4g}, max_norm={max_norm}"
-        got = _call(ex, fn, ([g.copy() for g in grads], max_norm), text)
+        got = call_student(ex, fn, ([g.copy() for g in grads], max_norm), text)
         if not (isinstance(got, (tuple, list)) and len(got) == 2):
             fail(ex, f"clip_grad_norm should return (clipped_list, total_norm) for {text}; got {type(got).__name__}",
                  "end with `return clipped, total_norm`")
