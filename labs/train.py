@@ -74,6 +74,26 @@ class History:
     def epochs(self) -> int:
         return len(self.train_loss)
 
+    def record_validation(self, epoch: float, metrics: Metrics) -> dict[str, str]:
+        """Append one evaluation made at ``epoch`` (a fraction); return the progress-bar postfix."""
+        self.val_step.append(self.steps)
+        self.val_epoch.append(epoch)
+        self.val_loss.append(metrics.loss)
+        self.val_accuracy.append(metrics.accuracy)
+        post = {"val_loss": f"{metrics.loss:.4f}"}
+        if metrics.accuracy is not None:
+            post["val_acc"] = f"{metrics.accuracy:.3f}"
+        return post
+
+    def record_epoch(self, step_losses: list[float], sizes: list[int], correct: int, counted: int) -> None:
+        """Append an epoch's per-step losses, its size-weighted mean loss and its accuracy."""
+        if not step_losses:
+            raise ValueError("train_data gave no batches: is it empty, or batch_size larger than it with drop_last=True?")
+        self.step_loss.extend(step_losses)
+        self.train_loss.append(float(np.average(step_losses, weights=sizes)))
+        if counted:
+            self.train_accuracy.append(correct / counted)
+
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
@@ -509,14 +529,8 @@ def fit(
         if val_data is None:
             return
         metrics = evaluate(model, val_data, loss_fn=loss, batch_size=eval_batch_size, device=device, amp=amp)
-        history.val_step.append(history.steps)
-        history.val_epoch.append(epoch_float)
-        history.val_loss.append(metrics.loss)
-        history.val_accuracy.append(metrics.accuracy)
+        post = history.record_validation(epoch_float, metrics)
         if bar is not None:
-            post = {"val_loss": f"{metrics.loss:.4f}"}
-            if metrics.accuracy is not None:
-                post["val_acc"] = f"{metrics.accuracy:.3f}"
             bar.set_postfix(post)
         if callback is not None:
             callback(history, model)
@@ -567,13 +581,7 @@ def fit(
             if max_steps is not None and history.steps >= max_steps:
                 stop = True
                 break
-        if not losses:
-            raise ValueError("train_data gave no batches: is it empty, or batch_size larger than it with drop_last=True?")
-        step_values = torch.stack(losses).cpu().tolist()
-        history.step_loss.extend(step_values)
-        history.train_loss.append(float(np.average(step_values, weights=sizes)))
-        if counted:
-            history.train_accuracy.append(correct / counted)
+        history.record_epoch(torch.stack(losses).cpu().tolist() if losses else [], sizes, correct, counted)
         # evaluate at the end of every epoch unless eval_every already did at this very step
         if val_data is not None and (not history.val_step or history.val_step[-1] != history.steps):
             run_eval(epoch + (done_in_epoch / n_batches if (n_batches and stop) else 1.0))

@@ -153,3 +153,13 @@ def test_history_plot_runs():
     fig = h.plot(title="toy")
     assert len(fig.axes) == 2
     plt.close(fig)
+
+
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_no_batches_is_a_clear_error(backend):
+    import labs.scratch.nn as snn
+
+    model = torch.nn.Linear(3, 2) if backend == "torch" else snn.Linear(3, 2)
+    x, y = np.zeros((5, 3), np.float32), np.zeros(5, np.int64)
+    with pytest.raises(ValueError, match="gave no batches"):
+        fit(model, (x, y), epochs=1, batch_size=10, drop_last=True, lr=0.1, progress=False)

@@ -259,14 +259,8 @@ def fit(
         if val_data is None:
             return
         metrics = evaluate(model, val_data, loss_fn=loss, batch_size=eval_batch_size)
-        history.val_step.append(history.steps)
-        history.val_epoch.append(epoch_float)
-        history.val_loss.append(metrics.loss)
-        history.val_accuracy.append(metrics.accuracy)
+        post = history.record_validation(epoch_float, metrics)
         if bar is not None:
-            post = {"val_loss": f"{metrics.loss:.4f}"}
-            if metrics.accuracy is not None:
-                post["val_acc"] = f"{metrics.accuracy:.3f}"
             bar.set_postfix(post)
         if callback is not None:
             callback(history, model)
@@ -305,12 +299,7 @@ def fit(
             if max_steps is not None and history.steps >= max_steps:
                 stop = True
                 break
-        if not losses:
-            raise ValueError("train_data gave no batches: is it empty, or batch_size larger than it with drop_last=True?")
-        history.step_loss.extend(losses)
-        history.train_loss.append(float(np.average(losses, weights=sizes)))
-        if counted:
-            history.train_accuracy.append(correct / counted)
+        history.record_epoch(losses, sizes, correct, counted)
         if val_data is not None and (not history.val_step or history.val_step[-1] != history.steps):
             run_eval(epoch + (done / n_batches if (n_batches and stop) else 1.0))
             model.train()
