@@ -3,7 +3,8 @@
 - :func:`correlate1d` and :func:`convolve1d`: the two operations by their definitions
   (loops over output positions), to compare with ``np.correlate``, ``np.convolve`` and
   ``torch.nn.functional.conv1d``;
-- :func:`conv_output_length`: the output-size formula floor((n + 2p - k) / s) + 1;
+- :func:`conv_output_length`: the output-size formula floor((n + 2p - k) / s) + 1, and
+  :func:`window_starts` / :func:`plot_conv_windows`, which draw where each window sits;
 - :func:`conv1d_as_dense`: the matrix of a 1-D convolution layer, which shows what a
   convolution is as a "y = Wx + b" layer: a sparse matrix with shared weights;
 - :func:`conv_parameter_count` and :func:`dense_parameter_count`;
@@ -19,8 +20,8 @@ import math
 
 import numpy as np
 
-__all__ = ["correlate1d", "convolve1d", "conv_output_length", "conv1d_as_dense", "conv_parameter_count",
-           "dense_parameter_count", "double_softmax_loss_floor"]
+__all__ = ["correlate1d", "convolve1d", "conv_output_length", "window_starts", "plot_conv_windows",
+           "conv1d_as_dense", "conv_parameter_count", "dense_parameter_count", "double_softmax_loss_floor"]
 
 
 def _vector(name: str, value) -> np.ndarray:
@@ -71,6 +72,48 @@ def conv_output_length(n: int, kernel_size: int, stride: int = 1, padding: int =
             f"{padding}: the output would have length {out}; use a smaller kernel or more padding"
         )
     return out
+
+
+def window_starts(n: int, kernel_size: int, stride: int = 1, padding: int = 0) -> list[int]:
+    """Where each window begins, counted in the padded input (0 is the first padding cell).
+
+    There is one start per output position, so ``len(window_starts(...))`` is
+    :func:`conv_output_length`: the formula counts the starts 0, s, 2s, ... that leave
+    room for a whole window in the n + 2p cells.
+    """
+    length = conv_output_length(n, kernel_size, stride, padding)
+    return [i * stride for i in range(length)]
+
+
+def plot_conv_windows(n: int = 9, kernel_size: int = 3, stride: int = 1, padding: int = 0, ax=None):
+    """Draw the padded input as a row of cells and each window as a bar under it.
+
+    Padding cells are hatched; cells that no window covers (the leftover at the end when
+    the stride does not divide evenly) are shaded, which is what the floor in the
+    formula throws away.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    starts = window_starts(n, kernel_size, stride, padding)
+    total = n + 2 * padding
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(6, 0.45 * total), 1.2 + 0.3 * len(starts)))
+    covered = set(c for s in starts for c in range(s, s + kernel_size))
+    for c in range(total):
+        is_pad = c < padding or c >= padding + n
+        ax.add_patch(Rectangle((c, 0), 1, 1, fill=not is_pad, facecolor="0.85" if c not in covered else "white",
+                               edgecolor="black", hatch="//" if is_pad else None))
+    for row, s in enumerate(starts, start=1):
+        ax.add_patch(Rectangle((s + 0.1, -row * 0.6 - 0.1), kernel_size - 0.2, 0.4, color="tab:blue", alpha=0.7))
+        ax.text(s + kernel_size / 2, -row * 0.6 + 0.1, f"y[{row - 1}]", ha="center", va="center", fontsize=7, color="white")
+    ax.set_xlim(-0.5, total + 0.5)
+    ax.set_ylim(-len(starts) * 0.6 - 0.4, 1.4)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(f"n={n}, k={kernel_size}, s={stride}, p={padding}: {len(starts)} outputs "
+                 f"= floor(({n} + 2*{padding} - {kernel_size}) / {stride}) + 1", fontsize=9)
+    return ax
 
 
 def conv1d_as_dense(weight, length: int, stride: int = 1, padding: int = 0) -> np.ndarray:

@@ -143,3 +143,34 @@ def test_compare_double_softmax_runs_on_tiny_images():
     assert runs["fixed"].samples_per_epoch == 90  # 10 % held out for validation
     assert runs["double softmax"].history.train_loss[-1] > C.double_softmax_loss_floor(10)
     assert runs["fixed"].history.train_loss[-1] < runs["fixed"].history.train_loss[0]
+
+
+def test_window_starts_count_is_the_output_length_formula():
+    import torch
+
+    from labs.convolution import conv_output_length, window_starts
+
+    for n in range(1, 12):
+        for k in range(1, 5):
+            for s in (1, 2, 3):
+                for p in (0, 1, 2):
+                    if n + 2 * p < k:
+                        with pytest.raises(ValueError, match="does not fit"):
+                            window_starts(n, k, s, p)
+                        continue
+                    starts = window_starts(n, k, s, p)
+                    assert len(starts) == conv_output_length(n, k, s, p)
+                    assert len(starts) == torch.nn.functional.conv1d(torch.zeros(1, 1, n), torch.zeros(1, 1, k), stride=s, padding=p).shape[-1]
+                    assert starts[-1] + k <= n + 2 * p, "every window fits in the padded input"
+                    assert starts[-1] + s + k > n + 2 * p, "one more stride would not fit"
+
+
+def test_plot_conv_windows_draws_one_bar_per_output():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from labs.convolution import plot_conv_windows
+
+    ax = plot_conv_windows(n=8, kernel_size=3, stride=2, padding=1)
+    bars = [p for p in ax.patches if p.get_facecolor()[:3] != (1.0, 1.0, 1.0) and p.get_height() < 1]
+    assert len(bars) == 4  # floor((8 + 2 - 3) / 2) + 1
