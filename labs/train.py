@@ -229,13 +229,15 @@ def mse(output, target):
 _LOSSES = {"cross_entropy": cross_entropy, "mse": mse}
 
 
-def _resolve_loss(loss_fn, targets_are_labels: bool):
+def _resolve_loss(loss_fn, targets_are_labels: bool, losses: dict = _LOSSES):
+    """The loss to train with: ``loss_fn`` itself, a name from ``losses``, or (``None``)
+    cross-entropy for class labels and MSE otherwise. The NumPy loop passes its own table."""
     if loss_fn is None:
-        return cross_entropy if targets_are_labels else mse
+        return losses["cross_entropy"] if targets_are_labels else losses["mse"]
     if isinstance(loss_fn, str):
-        if loss_fn not in _LOSSES:
-            raise ValueError(f"loss_fn must be a callable or one of {sorted(_LOSSES)}; got {loss_fn!r}")
-        return _LOSSES[loss_fn]
+        if loss_fn not in losses:
+            raise ValueError(f"loss_fn must be a callable or one of {sorted(losses)}; got {loss_fn!r}")
+        return losses[loss_fn]
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable(output, target) -> scalar loss; got {type(loss_fn).__name__}")
     return loss_fn

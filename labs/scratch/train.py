@@ -26,6 +26,7 @@ from labs.train import (
     _is_classification_target,
     _is_pair,
     _progress_bar,
+    _resolve_loss,
     batch_indices,
     check_pair,
     describe_data_error,
@@ -69,18 +70,6 @@ def mse(output, target):
 
 
 _LOSSES = {"cross_entropy": cross_entropy, "mse": mse}
-
-
-def _resolve_loss(loss_fn, labels: bool):
-    if loss_fn is None:
-        return cross_entropy if labels else mse
-    if isinstance(loss_fn, str):
-        if loss_fn not in _LOSSES:
-            raise ValueError(f"loss_fn must be a callable or one of {sorted(_LOSSES)}; got {loss_fn!r}")
-        return _LOSSES[loss_fn]
-    if not callable(loss_fn):
-        raise TypeError(f"loss_fn must be callable(output, target) -> scalar loss; got {type(loss_fn).__name__}")
-    return loss_fn
 
 
 def _batches(data, name, batch_size, shuffle, rng, drop_last=False):
@@ -153,7 +142,7 @@ def evaluate(model, data, *, loss_fn=None, batch_size: int = 1024) -> Metrics:
 
     _check_positive_int("batch_size", batch_size)
     labels = _is_classification_target(data[1]) if _is_pair(data) else None
-    loss = _resolve_loss(loss_fn, labels if labels is not None else True)
+    loss = _resolve_loss(loss_fn, labels if labels is not None else True, _LOSSES)
     was_training = getattr(model, "training", True)
     model.eval()
     total, count, correct, n_labels = 0.0, 0, 0, 0
@@ -240,7 +229,7 @@ def fit(
     params = [p for p in model.parameters() if p.requires_grad]
     opt = _make_optimizer(optimizer, params, lr, weight_decay)
     labels = _is_classification_target(train_data[1]) if _is_pair(train_data) else True
-    loss = _resolve_loss(loss_fn, labels)
+    loss = _resolve_loss(loss_fn, labels, _LOSSES)
 
     history = History(backend="numpy", device="cpu")
     if _is_pair(train_data):
