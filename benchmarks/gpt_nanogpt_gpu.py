@@ -2,6 +2,7 @@
 
     python benchmarks/gpt_nanogpt_gpu.py                          # our GPT only
     python benchmarks/gpt_nanogpt_gpu.py --nanogpt /path/nanoGPT  # also nanoGPT's own train.py
+                                       # (git clone https://github.com/karpathy/nanoGPT /path/nanoGPT)
 
 The config is nanoGPT's ``config/train_shakespeare_char.py``: 6 layers, 6 heads, 384 wide,
 block 256, batch 64, dropout 0.2, no biases, vocabulary 65. Our GPT trains on random tokens
@@ -54,18 +55,21 @@ def flops_per_token(config, n_params_without_positions: int) -> float:
     return 6.0 * n_params_without_positions + 12.0 * config.n_layer * config.n_embd * config.block_size
 
 
-def measure_ours(torch, device, iters: int, warmup: int) -> dict:
+def measure_ours(torch, device, iters: int, warmup: int, batch: int = BATCH) -> dict:
+    """Our GPT's training step at the shakespeare_char config (any device; the book's row is CUDA's)."""
     from labs.models.gpt import GPT, GPTConfig
 
     config = GPTConfig(**SHAKESPEARE_CHAR)
     torch.manual_seed(0)
     model = GPT(config).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1, fused=True)
-    x = torch.randint(0, config.vocab_size, (BATCH, config.block_size), device=device)
-    y = torch.randint(0, config.vocab_size, (BATCH, config.block_size), device=device)
+    cuda = device.type == "cuda"
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1, fused=cuda)
+    x = torch.randint(0, config.vocab_size, (batch, config.block_size), device=device)
+    y = torch.randint(0, config.vocab_size, (batch, config.block_size), device=device)
+    synchronize = torch.cuda.synchronize if cuda else (lambda: None)
 
     def step():
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16):
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
             logits = model(x)
             loss = torch.nn.functional.cross_entropy(logits.reshape(-1, config.vocab_size), y.reshape(-1))
         loss.backward()
@@ -75,16 +79,16 @@ def measure_ours(torch, device, iters: int, warmup: int) -> dict:
 
     for _ in range(warmup):
         step()
-    torch.cuda.synchronize()
+    synchronize()
     start = time.perf_counter()
     for _ in range(iters):
         step()
-    torch.cuda.synchronize()
+    synchronize()
     seconds = (time.perf_counter() - start) / iters
     n = sum(p.numel() for p in model.parameters()) - model.transformer.wpe.weight.numel()
-    achieved = flops_per_token(config, n) * BATCH * config.block_size / seconds
-    peak = peak_tflops(torch.cuda.get_device_name())
-    return {"name": "our PyTorch GPT", "ms_per_iter": 1e3 * seconds, "tokens_per_s": BATCH * config.block_size / seconds,
+    achieved = flops_per_token(config, n) * batch * config.block_size / seconds
+    peak = peak_tflops(torch.cuda.get_device_name()) if cuda else None
+    return {"name": "our PyTorch GPT", "ms_per_iter": 1e3 * seconds, "tokens_per_s": batch * config.block_size / seconds,
             "mfu": achieved / (peak * 1e12) if peak else float("nan")}
 
 
@@ -100,7 +104,12 @@ def _write_random_dataset(folder: Path, vocab_size: int) -> None:
         pickle.dump({"vocab_size": vocab_size}, handle)
 
 
-def measure_nanogpt(nanogpt: Path, device_name: str, iters: int, warmup: int) -> dict:
+def measure_nanogpt(nanogpt: Path, device_name: str, iters: int, warmup: int, extra=()) -> dict:
+    """nanoGPT's train.py on random shakespeare_char-sized data.
+
+    ``extra`` overrides its settings for a smoke run (e.g. ``--device=cpu --batch_size=2``); tokens/s
+    assumes the shakespeare_char batch, so it is meaningless for such a run.
+    """
     row = {"name": "nanoGPT `train.py`"}
     if not (nanogpt / "train.py").exists():
         return row | {"ms_per_iter": None, "why": f"no train.py in {nanogpt}"}
@@ -110,7 +119,7 @@ def measure_nanogpt(nanogpt: Path, device_name: str, iters: int, warmup: int) ->
         _write_random_dataset(work / "nanoGPT" / "data" / "shakespeare_char", SHAKESPEARE_CHAR["vocab_size"])
         args = [sys.executable, "train.py", "config/train_shakespeare_char.py", f"--max_iters={warmup + iters}",
                 "--eval_interval=100000", "--eval_iters=1", "--log_interval=1", "--compile=False",
-                "--always_save_checkpoint=False", "--dtype=bfloat16", f"--out_dir={work / 'out'}"]
+                "--always_save_checkpoint=False", "--dtype=bfloat16", f"--out_dir={work / 'out'}", *extra]
         done = subprocess.run(args, cwd=work / "nanoGPT", capture_output=True, text=True, timeout=600)
     times, mfus = [], []
     for match in re.finditer(r"iter (\d+): loss [\d.]+, time ([\d.]+)ms, mfu (-?[\d.]+)%", done.stdout):
