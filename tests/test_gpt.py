@@ -271,3 +271,13 @@ def test_cache_overflow_is_refused_before_anything_changes():
         bert(ids(1, 2), bert.new_cache(1))
     with pytest.raises(ValueError, match="causal"):
         generate(model64(causal=False), ids(1, 2), 3)
+
+
+def test_the_cache_works_under_bfloat16_autocast():
+    model = GPT(small()).eval()
+    x = ids(2, 6)
+    cache = model.new_cache(2)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        full = model(x).float()
+        pieces = torch.cat([model(x[:, :4], cache), model(x[:, 4:5], cache), model(x[:, 5:], cache)], dim=1).float()
+    torch.testing.assert_close(pieces, full, rtol=0.05, atol=0.05)  # bfloat16 keeps about 3 digits
