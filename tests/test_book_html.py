@@ -1,0 +1,115 @@
+"""The HTML presentation extension (book/_ext/book_html.py) and the one exercise-number scheme.
+
+The book titles each exercise box from its label (ex-3-1 -> "Exercise 3.1"); these tests
+check that, in every chapter, that number is the one the solution marker, the student stub
+and the grader's messages use, so the box, the stub and the feedback agree.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+import sys
+
+import pytest
+
+from labs.notebook import SETUP_CELL
+from tests.notebook_utils import CHAPTERS, ROOT, exercise_cells, load, source
+
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
+import book_html  # noqa: E402
+
+LABEL = re.compile(r"^:label:\s*(\S+)\s*$", re.MULTILINE)
+EXERCISE_DIRECTIVE = re.compile(r"^```\{exercise\}", re.MULTILINE)
+SOLUTION = re.compile(r"### BEGIN SOLUTION (Exercise \d+\.\d+)")
+GRADER_CALL = re.compile(r"labs\.check\.(ch\d+)\.(\w+)\(")
+GRADER_NAME = re.compile(r"\"(Exercise \d+\.\d+)\"")
+
+
+def test_exercise_number_from_label():
+    assert book_html.exercise_number("ex-5-3") == (5, 3)
+    assert book_html.exercise_number("ex-12-10") == (12, 10)
+    assert book_html.exercise_number("exercise-5") is None
+    assert book_html.exercise_number("ex-5-3-b") is None
+
+
+def test_chapter_number_from_document_name():
+    assert book_html.chapter_number("chapters/05_cnn") == 5
+    assert book_html.chapter_number("chapters/12_scale") == 12
+    assert book_html.chapter_number("book/mistakes/ch05") is None
+    assert book_html.chapter_number("book/intro") is None
+
+
+def test_the_extension_recognises_the_set_up_cell():
+    assert SETUP_CELL.startswith(book_html.SETUP_CELL_FIRST_LINE)
+
+
+class _Env:
+    def __init__(self, fignumbers):
+        self.toc_fignumbers = fignumbers
+
+
+def test_renumber_titles_exercises_from_labels_and_equations_per_chapter():
+    env = _Env({
+        "chapters/05_cnn": {
+            "exercise": {"ex-5-1": (23,), "ex-5-2": (24,)},
+            "displaymath": {"equation-b": (23,), "equation-a": (22,)},
+        },
+        "book/notation": {"displaymath": {"equation-n": (40,)}},
+    })
+    changed = book_html.renumber(None, env)
+    assert env.toc_fignumbers["chapters/05_cnn"]["exercise"] == {"ex-5-1": (5, 1), "ex-5-2": (5, 2)}
+    assert env.toc_fignumbers["chapters/05_cnn"]["displaymath"] == {"equation-b": (5, 2), "equation-a": (5, 1)}
+    assert env.toc_fignumbers["book/notation"]["displaymath"] == {"equation-n": (1,)}
+    assert sorted(changed) == ["book/notation", "chapters/05_cnn"]
+    assert book_html.renumber(None, env) == []  # a second pass changes nothing
+
+
+def test_renumber_rejects_a_label_outside_the_scheme_or_in_the_wrong_chapter():
+    with pytest.raises(ValueError, match="ex-<chapter>-<n>"):
+        book_html.renumber(None, _Env({"chapters/05_cnn": {"exercise": {"stride": (1,)}}}))
+    with pytest.raises(ValueError, match="relabel it ex-5-1"):
+        book_html.renumber(None, _Env({"chapters/05_cnn": {"exercise": {"ex-4-1": (1,)}}}))
+
+
+def _exercises(nb):
+    """(label, solution marker's exercise, grader module, grader name) per exercise, in order."""
+    found = []
+    for cell in exercise_cells(nb):
+        text = source(cell)
+        if cell["cell_type"] == "markdown" and EXERCISE_DIRECTIVE.search(text):
+            label = LABEL.search(text)
+            found.append({"label": label.group(1) if label else None, "solution": None, "grader": None})
+        elif cell["cell_type"] == "code" and found:
+            if (marker := SOLUTION.search(text)) and found[-1]["solution"] is None:
+                found[-1]["solution"] = marker.group(1)
+            if (call := GRADER_CALL.search(text)) and found[-1]["grader"] is None:
+                found[-1]["grader"] = call.groups()
+    return found
+
+
+WITH_EXERCISES = [p for p in CHAPTERS if _exercises(load(p))]
+
+
+@pytest.mark.parametrize("path", WITH_EXERCISES, ids=lambda p: p.name)
+def test_box_stub_and_grader_use_the_same_exercise_number(path):
+    chapter = book_html.chapter_number(f"chapters/{path.stem}")
+    problems = []
+    for position, exercise in enumerate(_exercises(load(path)), start=1):
+        expected = f"Exercise {chapter}.{position}"
+        number = book_html.exercise_number(exercise["label"] or "")
+        if number != (chapter, position):
+            problems.append(f"the {position}. exercise has label {exercise['label']!r}, want ex-{chapter}-{position}")
+            continue
+        if exercise["solution"] != expected:
+            problems.append(f"{exercise['label']}: the solution marker says {exercise['solution']!r}, want {expected!r}")
+        if exercise["grader"] is None:
+            problems.append(f"{exercise['label']}: no check cell calls a grader")
+            continue
+        module, name = exercise["grader"]
+        grader = getattr(importlib.import_module(f"labs.check.{module}"), name)
+        names = set(GRADER_NAME.findall(inspect.getsource(grader)))
+        if names != {expected}:
+            problems.append(f"{exercise['label']}: grader labs.check.{module}.{name} reports {sorted(names)}, want {expected!r}")
+    assert not problems, f"{path.name}:\n" + "\n".join(problems)
