@@ -32,7 +32,14 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . --builder html
 	@echo "Open _build/html/index.html"
 
-test: $(STAMP) unit notebooks book-strict
+test: $(STAMP) unit notebooks book-strict browser-test
+
+# The built book opened in headless Chromium with no network, page by page
+# (tools/browser_check.py; tests/test_book_browser.py lists every problem per check).
+.PHONY: browser-test
+browser-test: $(STAMP)
+	@command -v $${CHROMIUM:-chromium} >/dev/null 2>&1 || { echo "browser-test: Chromium not found. It opens the built book offline; install Debian's package with 'apt-get install chromium' (as root), or set CHROMIUM=/path/to/chromium."; exit 1; }
+	BOOK_HTML=_build/html $(PY) -m pytest tests/test_book_browser.py -p no:xdist -q
 
 unit: $(STAMP)
 	$(PY) -m pytest tests -n $(JOBS) -q
