@@ -113,3 +113,37 @@ def test_box_stub_and_grader_use_the_same_exercise_number(path):
         if names != {expected}:
             problems.append(f"{exercise['label']}: grader labs.check.{module}.{name} reports {sorted(names)}, want {expected!r}")
     assert not problems, f"{path.name}:\n" + "\n".join(problems)
+
+
+# The text column at a 1280 px window (measured in the built book: tools/browser_check.py
+# reports widths against it) and the smallest tick label a reader should have to read.
+COLUMN_PX = 784
+SMALLEST_TEXT_PX = 8.5
+FIGSIZE = re.compile(r"figsize\s*=\s*\(\s*([0-9.]+)\s*,")
+
+
+def _figure_widths():
+    files = [*CHAPTERS, *sorted((ROOT / "book" / "mistakes").glob("*.ipynb")), *sorted((ROOT / "labs").rglob("*.py"))]
+    return {float(w): path.name for path in files for w in FIGSIZE.findall(path.read_text(encoding="utf-8"))}
+
+
+def test_figure_text_is_readable_when_the_figure_is_scaled_to_the_column():
+    import matplotlib
+    import matplotlib.font_manager
+
+    from labs.notebook import FIGURE_STYLE, use_figure_style
+
+    widths = _figure_widths()
+    assert widths, "no figsize found in the chapters or labs"
+    with matplotlib.rc_context():
+        use_figure_style()
+        dpi = matplotlib.rcParams["figure.dpi"]
+        tick_pt = matplotlib.font_manager.FontProperties(size=matplotlib.rcParams["xtick.labelsize"]).get_size_in_points()
+        assert matplotlib.rcParams["axes.labelsize"] == FIGURE_STYLE["axes.labelsize"]
+    too_small = []
+    for width, where in sorted(widths.items()):
+        shown = min(1.0, COLUMN_PX / (width * dpi))  # a wider image is scaled to the column
+        pixels = tick_pt / 72 * dpi * shown
+        if pixels < SMALLEST_TEXT_PX:
+            too_small.append(f"{where}: a {width}-inch figure shows {pixels:.1f} px tick labels")
+    assert not too_small, "\n".join(too_small)
