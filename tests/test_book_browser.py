@@ -37,7 +37,7 @@ PAGE = """<!DOCTYPE html>
 <style>body {{ margin: 0; font-family: sans-serif; }}
 .bd-article {{ width: 600px; padding: 0 20px; }}</style>
 <script defer src="mathjax/tex-chtml.js"></script>
-</head><body><article class="bd-article"><section id="top"><h1>{title}</h1>
+</head><body><article class="bd-article">{before}<section id="top"><h1>{title}</h1>
 <p>A clean paragraph with inline math <span class="math notranslate">\\(a^2 + b^2\\)</span>,
 a <a href="other.html#target">link to a section</a> and <a href="#top">one to this page</a>.</p>
 <div class="math notranslate">\\[ z = \\sum_{{i=1}}^n w_i x_i + b \\]</div>
@@ -58,6 +58,13 @@ DEFECTS = {
     "bare-number": '<div class="cell_output"><div class="output text_plain"><pre>0.14269169648207675</pre></div></div>',
     "jargon": "<p>As seed 003 puts it, smaller batches help.</p>",
     "nav-title": "",  # the page title itself, below
+    "title-first": "",  # a cell above the title, below
+    "exercise-number": '<div class="exercise admonition" id="ex-3-1"><p class="admonition-title">'
+                       '<span class="caption-number">Exercise 9 </span>(Stable softmax)</p><p>Write it.</p></div>',
+    "toggle": '<details class="admonition hide above-input"><summary><p>Show code cell source</p></summary>'
+              '<div class="highlight"><pre>def f():\n    ### BEGIN SOLUTION Exercise 3.1\n    return 1</pre></div></details>',
+    "equation-number": r'<div class="math notranslate"><span class="eqno">(7.1)</span>\[ y = 2x \]</div>'
+                       r'<div class="math notranslate"><span class="eqno">(23)</span>\[ y = 3x \]</div>',
     "link": '<p><a href="missing.html">a page</a> and <a href="other.html#nowhere">an anchor</a> that do not exist</p>',
     "image": '<img src="missing.png" alt="missing">',
     "network": '<script src="https://cdn.example.org/require.min.js"></script>',
@@ -75,11 +82,21 @@ def generated_problems(tmp_path_factory):
     (root / "mathjax").symlink_to(_mathjax_folder(), target_is_directory=True)
     (root / "dot.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="20" height="20">'
                                   '<circle cx="10" cy="10" r="8"/></svg>')
-    (root / "index.html").write_text(PAGE.format(title="A clean page", defect=""))
-    (root / "other.html").write_text(PAGE.format(title="Other", defect='<h2 id="target">Target</h2>'))
+    clean_extras = ('<div class="exercise admonition" id="ex-3-2"><p class="admonition-title">'
+                    '<span class="caption-number">Exercise 3.2 </span>(GELU)</p></div>'
+                    '<details class="admonition hide above-input"><summary><p>Show solution</p></summary>'
+                    '<div class="highlight"><pre>### BEGIN SOLUTION Exercise 3.2</pre></div></details>')
+    (root / "index.html").write_text(PAGE.format(title="A clean page", before="", defect=clean_extras))
+    chapter_equations = ''.join(f'<div class="math notranslate"><span class="eqno">(7.{k})</span>\\[ y = {k}x \\]</div>'
+                                for k in (1, 2))
+    (root / "chapter.html").write_text(PAGE.format(title="7. A clean chapter", before="", defect=chapter_equations))
+    (root / "other.html").write_text(PAGE.format(title="Other", before="", defect='<h2 id="target">Target</h2>'))
+    setup_cell = '<div class="cell"><div class="highlight"><pre>import labs; labs.setup_notebook()</pre></div></div>'
     for check, defect in DEFECTS.items():
-        title = "Chapter 3: the math of learning" if check == "nav-title" else f"Defect {check}"
-        (root / f"defect-{check}.html").write_text(PAGE.format(title=title, defect=defect))
+        title = {"nav-title": "Chapter 3: the math of learning",
+                 "equation-number": "7. A chapter whose numbers run on"}.get(check, f"Defect {check}")
+        before = setup_cell if check == "title-first" else ""
+        (root / f"defect-{check}.html").write_text(PAGE.format(title=title, before=before, defect=defect))
     problems = check_book(root)
     by_page: dict[str, list] = {}
     for problem in problems:
@@ -94,6 +111,7 @@ def test_every_check_has_a_defect_page():
 def test_a_clean_page_passes(generated_problems):
     assert generated_problems.get("index.html", []) == []
     assert generated_problems.get("other.html", []) == []
+    assert generated_problems.get("chapter.html", []) == []
 
 
 @pytest.mark.parametrize("check", list(CHECKS))

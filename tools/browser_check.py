@@ -42,6 +42,10 @@ CHECKS = {
     "bare-number": "no output that is a lone number with nothing to say what it is (an unsuppressed glue() call)",
     "jargon": "no internal jargon such as 'seed 003' for the source articles",
     "nav-title": "a page that is not a chapter is not titled like one ('Chapter 3: ...')",
+    "title-first": "the page opens with its title: no cell (such as the set-up cell) above it",
+    "exercise-number": "an exercise box labelled ex-N-M is titled Exercise N.M, the number its grader and stub use",
+    "toggle": "a hidden reference solution is behind a toggle that says 'solution'",
+    "equation-number": "equations of chapter N are numbered (N.1), (N.2), ... in order",
     "link": "every link inside the book leads to a page and an anchor that exist",
     "image": "every image loads",
     "network": "the page requests nothing outside the book (it must work offline)",
@@ -206,6 +210,48 @@ async () => {
       add('cut-off', `a table needs sideways scrolling (${Math.round(box.width)} px in a ${Math.round(right - left)} px column), in "${where(el)}"`);
     }
   }
+  // the title comes first
+  const heading = article.querySelector('h1');
+  if (heading) {
+    for (const el of article.querySelectorAll('.cell, .cell_output, div.highlight, pre')) {
+      if (heading.compareDocumentPosition(el) & Node.DOCUMENT_POSITION_PRECEDING) {
+        add('title-first', `a cell above the title: ${el.textContent.trim().slice(0, 80)}`);
+        break;
+      }
+    }
+  }
+
+  // exercise numbers: the label ex-N-M and the box's title
+  for (const el of article.querySelectorAll('.exercise[id^="ex-"]')) {
+    const label = el.id.match(/^ex-(\d+)-(\d+)$/);
+    const titleText = (el.querySelector('.admonition-title') || el).textContent.trim();
+    const shown = titleText.match(/^Exercise\s+([\d.]+)/);
+    if (label && (!shown || shown[1] !== `${label[1]}.${label[2]}`)) {
+      add('exercise-number', `box ${el.id} is titled "${titleText.slice(0, 60)}", want "Exercise ${label[1]}.${label[2]}"`);
+    }
+  }
+
+  // equation numbers per chapter, read from the chapter's title "N. ..."
+  const chapter = heading && heading.textContent.trim().match(/^(\d+)\.\s/);
+  if (chapter) {
+    let expected = 1;
+    for (const el of article.querySelectorAll('.eqno')) {
+      const text = el.textContent.replace(/[#¶]/g, '').trim();
+      if (text !== `(${chapter[1]}.${expected})`) {
+        add('equation-number', `equation ${text} where (${chapter[1]}.${expected}) was expected, in "${where(el)}"`);
+      }
+      expected += 1;
+    }
+  }
+
+  // solution toggles
+  for (const el of article.querySelectorAll('details')) {
+    const summary = el.querySelector('summary');
+    if (/BEGIN SOLUTION/.test(el.textContent) && summary && !/solution/i.test(summary.textContent)) {
+      add('toggle', `a solution behind "${summary.textContent.trim().split('\n')[0]}", in "${where(el)}"`);
+    }
+  }
+
   const title = document.querySelector('.bd-article h1, article h1, h1');
   return {problems, links, title: title ? title.textContent.replace(/[#¶]/g, '').trim() : ''};
 }
