@@ -18,7 +18,7 @@ from labs.notebook import SETUP_CELL
 from tests.notebook_utils import CHAPTERS, ROOT, exercise_cells, load, source
 
 sys.path.insert(0, str(ROOT / "book" / "_ext"))
-import book_html  # noqa: E402
+import book_html
 
 LABEL = re.compile(r"^:label:\s*(\S+)\s*$", re.MULTILINE)
 EXERCISE_DIRECTIVE = re.compile(r"^```\{exercise\}", re.MULTILINE)
