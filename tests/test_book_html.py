@@ -147,3 +147,76 @@ def test_figure_text_is_readable_when_the_figure_is_scaled_to_the_column():
         if pixels < SMALLEST_TEXT_PX:
             too_small.append(f"{where}: a {width}-inch figure shows {pixels:.1f} px tick labels")
     assert not too_small, "\n".join(too_small)
+
+
+def _tiny_book(tmp_path):
+    """A one-chapter Sphinx project with an executed notebook, built with the extension."""
+    import nbformat
+
+    from labs.notebook import SETUP_CELL
+
+    v4 = nbformat.v4
+    setup = v4.new_code_cell(SETUP_CELL, outputs=[v4.new_output("stream", name="stdout", text="device: cpu\n")])
+    widget = v4.new_code_cell("interact(draw, n=(1, 9))", outputs=[v4.new_output(
+        "display_data", data={"text/plain": "interactive(...)",
+                              "application/vnd.jupyter.widget-view+json": {"version_major": 2, "version_minor": 0,
+                                                                           "model_id": "abc"}})])
+    cells = [
+        setup,
+        v4.new_markdown_cell("# 5. A demo chapter\n\nFirst\n\n$$ y = x $$ (eq-first)\n\nand second\n\n"
+                             "$$ y = 2x $$ (eq-second)\n\nas {eq}`eq-second` says."),
+        widget,
+        v4.new_markdown_cell("## Exercises\n\n```{exercise} Double it\n:label: ex-5-1\n\nWrite `double`.\n```"),
+        v4.new_code_cell("def double(x):\n    ### BEGIN SOLUTION Exercise 5.1: times two\n    return 2 * x\n    ### END SOLUTION",
+                         metadata={"tags": ["hide-input"]}),
+        v4.new_code_cell("import numpy", metadata={"tags": ["hide-input"]}),
+        v4.new_markdown_cell("See {ref}`ex-5-1`."),
+    ]
+    state = {"application/vnd.jupyter.widget-state+json": {
+        "version_major": 2, "version_minor": 0,
+        "state": {"abc": {"model_name": "VBoxModel", "model_module": "@jupyter-widgets/controls",
+                          "model_module_version": "2.0.0", "state": {}}}}}
+    notebook = v4.new_notebook(cells=cells, metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}, "widgets": state})
+    source = tmp_path / "src"
+    (source / "chapters").mkdir(parents=True)
+    nbformat.write(notebook, source / "chapters" / "05_demo.ipynb")
+    (source / "index.md").write_text("# Book\n\n```{toctree}\nchapters/05_demo\n```\n")
+    (source / "conf.py").write_text(
+        "extensions = ['myst_nb', 'sphinx_exercise', 'book_html']\n"
+        "numfig = True\nmath_numfig = True\nnb_execution_mode = 'off'\n"
+        "myst_enable_extensions = ['dollarmath', 'amsmath', 'colon_fence']\n"
+        "html_theme = 'basic'\n"
+    )
+    return source
+
+
+def _build_tiny_book(tmp_path, extension="book_html"):
+    from sphinx.application import Sphinx
+
+    source = _tiny_book(tmp_path)
+    conf = source / "conf.py"
+    conf.write_text(conf.read_text().replace("'book_html'", repr(extension) if extension else ""))
+    out = tmp_path / "html"
+    app = Sphinx(str(source), str(source), str(out), str(tmp_path / "doctrees"), "html",
+                 status=None, warningiserror=False, freshenv=True)
+    app.build()
+    return (out / "chapters" / "05_demo.html").read_text(encoding="utf-8")
+
+
+def test_without_the_extension_the_tiny_book_shows_what_the_review_found(tmp_path):
+    page = _build_tiny_book(tmp_path, extension=None)
+    assert "Set-up (works in Colab" in page and "Show code cell source" in page
+    assert "require.min.js" in page and "(5.1)" not in page
+
+
+def test_the_extension_on_a_tiny_book(tmp_path):
+    page = _build_tiny_book(tmp_path)
+    assert "Set-up (works in Colab" not in page  # the set-up cell is left out
+    assert page.index("A demo chapter") < page.index("cell_output")
+    assert "Exercise 5.1" in page and "Exercise 1 " not in page
+    assert "(5.1)" in page and "(5.2)" in page  # equations numbered per chapter
+    assert page.count("Show solution") == 1 and page.count("Show code") == 1
+    assert "widget-note" in page and "application/vnd.jupyter.widget-view+json" not in page
+    assert "require.min.js" not in page and "html-manager" not in page and "widget-state" not in page
+    assert "book.css" in page and "book.js" in page
