@@ -65,3 +65,12 @@ constraints:
 
 clean:
 	rm -rf _build student .pytest_cache
+
+# The last step of `make test`, after the book build: every page of the built book opened
+# in headless Chromium with no network (tools/browser_check.py; tests/test_book_browser.py
+# lists every problem, check by check). A second `test:` rule adds it after the others.
+test: browser-test
+.PHONY: browser-test
+browser-test: $(STAMP)
+	@command -v $${CHROMIUM:-chromium} >/dev/null 2>&1 || { echo "browser-test: Chromium not found. It opens the built book offline; install Debian's package with 'apt-get install chromium' (as root), or set CHROMIUM=/path/to/chromium."; exit 1; }
+	BOOK_HTML=_build/html $(PY) -m pytest tests/test_book_browser.py -p no:xdist -q
