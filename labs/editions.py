@@ -113,7 +113,7 @@ class Book:
 
     @classmethod
     def from_notebooks(cls, notebooks: dict[str, dict], bib_path: Path | None, repository_url: str,
-                       branch: str = "main", other_docs: dict[str, str] | None = None) -> "Book":
+                       branch: str = "main", other_docs: dict[str, str] | None = None) -> Book:
         """Collect titles, labels and references from ``{docpath: notebook}``."""
         book = cls(repository_url.rstrip("/"), branch, docs=dict(other_docs or {}))
         for docpath, nb in notebooks.items():

@@ -87,3 +87,25 @@ def test_fail_keeps_its_message_for_str():
         fail("Exercise 9.3", "wrong", "hint")
     assert str(info.value) == "Exercise 9.3: wrong\nHint: hint"
     assert info.value._render_traceback_()[1:] == ["Hint: hint"]
+
+
+def test_a_jupyter_kernel_sends_the_message_without_the_graders_frames():
+    """End to end, as Jupyter and Colab run a check cell: ipykernel's error output."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "import numpy as np\nfrom labs.check import ch03\n"
+            "def stable_softmax(z):\n    z = np.asarray(z, dtype=float)\n"
+            "    e = np.exp(z - z.max(axis=-1))\n    return e / e.sum(axis=-1)\n"
+            "ch03.stable_softmax(stable_softmax)"
+        )
+    ]
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True).execute()
+    (error,) = [o for o in nb.cells[0].outputs if o.output_type == "error"]
+    shown = "\n".join(error.traceback)
+    assert "Exercise 3.1: calling it on" in shown and "keepdims=True" in shown
+    assert "line 5 of stable_softmax: `e = np.exp(z - z.max(axis=-1))`" in shown  # the student's own line
+    assert "labs/check" not in shown and "call_student" not in shown and len(error.traceback) <= 4

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -184,7 +183,9 @@ def test_glue_values_are_read_from_an_executed_notebook():
     nb.cells = [code]
     ours = glue_values(json.loads(nbformat.writes(nb)))
     assert ours == {"x": {"text/plain": "1.5"}}
-    from myst_nb.ext.glue import extract_glue_data_cell  # what the book reads (it edits the cell)
+    from myst_nb.ext.glue import (
+        extract_glue_data_cell,  # what the book reads (it edits the cell)
+    )
 
     assert {k: {"text/plain": v["data"]["text/plain"]} for k, v in extract_glue_data_cell(code)} == ours
 

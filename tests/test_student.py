@@ -7,7 +7,14 @@ import json
 import nbformat
 import pytest
 
-from labs.student import EDITION, SolutionMarkerError, copy_workspace, main, strip_solutions, student_notebook
+from labs.student import (
+    EDITION,
+    SolutionMarkerError,
+    copy_workspace,
+    main,
+    strip_solutions,
+    student_notebook,
+)
 
 SOLVED = '''def square(x):
     """Return x squared."""
@@ -118,7 +125,7 @@ def test_a_missing_edition_is_a_clear_error(tmp_path, capsys):
 
 
 def test_the_default_edition_is_the_committed_one():
-    from tools.editions import EDITION_DIR
     from tests.notebook_utils import ROOT
+    from tools.editions import EDITION_DIR
 
     assert EDITION == ROOT / EDITION_DIR

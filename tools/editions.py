@@ -37,7 +37,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from labs.editions import (  # noqa: E402
+from labs.editions import (
     Book,
     EditionError,
     code_hash,
@@ -49,7 +49,7 @@ from labs.editions import (  # noqa: E402
     stored_values,
     student_edition,
 )
-from tools.notebooks import ROOT, toc_files, toc_notebooks  # noqa: E402
+from tools.notebooks import ROOT, toc_files, toc_notebooks
 
 EDITION_DIR = "editions/student"
 CACHE = "_build/.jupyter_cache"
