@@ -285,3 +285,34 @@ def test_the_check_command_reports_a_stale_edition(tmp_path, capsys, monkeypatch
     assert tool.write_editions(tmp_path, log=lambda *a: None, only=[first]) == []
     assert not [p for p in tool.problems(tmp_path) if first in p]
     assert "A new sentence." in json.dumps(tool.load(tmp_path / tool.EDITION_DIR / f"{first}.ipynb"))
+
+
+def test_numbers_come_from_the_book_builds_cache_when_it_holds_this_code(tmp_path):
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    code = nbformat.v4.new_code_cell("glue('x', 2.5)")
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [code]
+    executed = nbformat.from_dict(json.loads(nbformat.writes(nb)))
+    executed.cells[0].outputs = [
+        nbformat.v4.new_output(
+            "display_data",
+            data={"application/papermill.record/text/plain": "2.5"},
+            metadata={"scrapbook": {"name": "x", "mime_prefix": "application/papermill.record/"}},
+        )
+    ]
+    get_cache(str(tmp_path / tool.CACHE)).cache_notebook_bundle(CacheBundleIn(executed, "chapters/09_demo.ipynb"), check_validity=False)
+    unexecuted = json.loads(nbformat.writes(nb))
+    assert glue_values(tool.cached_run(unexecuted, tmp_path)) == {"x": {"text/plain": "2.5"}}
+    unexecuted["cells"][0]["source"] = "glue('x', 3.5)"  # other code: the cache must not answer
+    assert tool.cached_run(unexecuted, tmp_path) is None
+
+
+def test_without_stored_or_cached_numbers_the_notebook_is_run_with_the_cpu_profile(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABS_PROFILE", "gpu")  # execute() must override it: the edition shows the CPU run
+    nb = _nb("# 9. T\n\nThe profile is {glue:text}`profile`.")
+    nb["cells"][0]["source"] = "import os\nfrom labs.notebook import glue\nglue('profile', os.environ['LABS_PROFILE'])"
+    (tmp_path / "chapters").mkdir()
+    assert tool.values_for(nb, "chapters/09_demo", tmp_path, log=lambda *a: None) == {"profile": {"text/plain": "'cpu'"}}
