@@ -515,11 +515,13 @@ EDITION_NOTE = {
     "student": (
         "*This is the student edition of {what}, generated from `{source}` by `tools/editions.py`. "
         "The numbers in the text are those of the book's CPU run (`LABS_PROFILE=cpu`); "
-        "a run on a GPU or another machine may print different ones below each cell. "
-        "Each exercise's code cell raises `NotImplementedError` until you replace that line "
-        "with your solution; the check cell under it grades your answer.*"
+        "a run on a GPU or another machine may print different ones below each cell.{exercises}*"
     ),
 }
+EXERCISE_NOTE = (
+    " Each exercise's code cell raises `NotImplementedError` until you replace that line "
+    "with your solution; the check cell under it grades your answer."
+)
 
 
 def notebook_edition(nb: dict, docpath: str, book: Book, values: dict, *, kind: str = "notebook") -> dict:
@@ -552,7 +554,10 @@ def notebook_edition(nb: dict, docpath: str, book: Book, values: dict, *, kind: 
         raise EditionError(f"{docpath}: no '# Title' cell")
     chapter = chapter_number(docpath)
     what = f"Chapter {chapter}" if not chapter.startswith("M") else f"the common mistakes of Chapter {chapter[1:]}"
-    note = EDITION_NOTE[kind].format(what=what, source=f"{docpath}.ipynb")
+    has_exercises = any(c["cell_type"] == "code" and "### BEGIN SOLUTION" in source(c) for c in nb["cells"])
+    note = EDITION_NOTE[kind].format(
+        what=what, source=f"{docpath}.ipynb", exercises=EXERCISE_NOTE if has_exercises else ""
+    )
     edition["cells"].insert(title_index + 1, _markdown_cell(note, f"edition-note-{kind}"))
     if ctx.cited:
         works = "\n".join(f"- {book.bibliography[k]['full']}" for k in ctx.cited)

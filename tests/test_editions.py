@@ -140,7 +140,9 @@ def test_the_student_edition_also_stubs_the_solutions(demo):
     code = "\n".join(source(c) for c in edition["cells"] if c["cell_type"] == "code")
     assert "raise NotImplementedError('Exercise 9.1: multiply x by itself')" in code
     assert "x * x" not in code
-    assert "student edition" in source(edition["cells"][2])
+    assert "student edition" in source(edition["cells"][2]) and "NotImplementedError" in source(edition["cells"][2])
+    without = _nb("# 9. No exercises")
+    assert "NotImplementedError" not in source(student_edition(without, "chapters/09_demo", book, {})["cells"][2])
     assert source(notebook_edition(nb, "chapters/09_demo", book, VALUES)["cells"][4]) == SOLUTION
 
 
