@@ -127,10 +127,15 @@ class Book:
         number = chapter_number(docpath)
         equations = 0
         pending: list[str] = []  # targets waiting for the heading below them
+        directive = None  # the directive whose options the next lines may be
         for cell in nb["cells"]:
             if cell["cell_type"] != "markdown":
                 continue
             for line in source(cell).split("\n"):
+                if m := FENCE_OPEN.match(line):
+                    directive = m["name"]
+                elif not OPTION.match(line.strip()):
+                    directive = None
                 if m := TARGET.match(line):
                     pending.append(m["label"])
                     continue
@@ -143,9 +148,10 @@ class Book:
                     pending = []
                 elif line.strip():
                     pending = []  # a target applies only to the heading right below it
-                if m := EQ_CLOSE.match(line):
+                option = OPTION.match(line.strip())
+                if (m := EQ_CLOSE.match(line)) or (option and option["key"] == "label" and directive == "math"):
                     equations += 1
-                    self._add(m["label"], Reference(docpath, f"{number}.{equations}"))
+                    self._add(m["label"] if m else option["value"], Reference(docpath, f"{number}.{equations}"))
                 if (m := OPTION.match(line)) and m["key"] == "label" and (ex := EXERCISE_LABEL.match(m["value"])):
                     self._add(m["value"], Reference(docpath, f"Exercise {int(ex['chapter'])}.{int(ex['number'])}"))
 
@@ -396,6 +402,11 @@ def _directive(name: str, arg: str, body: list[str], indent: str, ctx: _Context)
             raise EditionError(f"{ctx.where}: an admonition needs a title")
         quoted = [f"> **{title}**", ">"] + [f"> {line}".rstrip() for line in content]
         return [indent + line for line in quoted]
+    if name == "math":
+        tag = ""
+        if options.get("label"):
+            tag = f"\\tag{{{ctx.book.labels[options['label']].text}}}"
+        return [indent + "$$", *([arg] if arg else []), *body, *([tag] if tag else []), "$$"]
     if name == "glue:math":
         latex = _latex(ctx.values, arg, ctx.where)
         tag = ""
@@ -462,8 +473,10 @@ def _role(name: str, content: str, ctx: _Context) -> str:
         if docpath in ctx.book.notebooks:
             return f"[{shown}]({_relative(docpath, ctx.docpath)}.ipynb)"
         return f"[{shown}]({ctx.book.blob_url(docpath + '.md')})"
-    if name in ("math",):
+    if name == "math":
         return f"${content}$"
+    if name == "abbr":
+        return content.strip()
     if name in ("code", "samp", "file", "kbd"):
         return f"`{content}`"
     raise EditionError(f"{ctx.where}: role {{{name}}} has no plain-Markdown form in labs.editions")

@@ -114,6 +114,12 @@ def test_roles_become_plain_markdown(demo):
     assert "(sec-demo)=" not in text
 
 
+def test_a_math_directive_is_numbered_like_a_labelled_equation(tmp_path):
+    nb = _nb("# 9. T\n\n$$\na\n$$ (eq-a)\n\n```{math}\n:label: eq-b\nb = 1\n```\n\nSee {eq}`eq-b` and {abbr}`CNN (a net)`.")
+    text = _markdown(notebook_edition(nb, "chapters/09_demo", _book(tmp_path, nb), {}))
+    assert "$$\nb = 1\n\\tag{9.2}\n$$" in text and "See (9.2) and CNN (a net)." in text
+
+
 def test_directives_become_titles_and_quotes(demo):
     nb, book = demo
     text = _markdown(notebook_edition(nb, "chapters/09_demo", book, VALUES))
@@ -152,7 +158,7 @@ def test_the_student_edition_also_stubs_the_solutions(demo):
         ("# T\n\n{glue:text}`nowhere`", "no value"),
         ("# T\n\n{cite}`unknown2000`", "not in references.bib"),
         ("# T\n\n{eq}`eq-missing`", "points to no label"),
-        ("# T\n\n{abbr}`CNN (convolutional network)`", "role {abbr}"),
+        ("# T\n\n{sub-ref}`today`", "role {sub-ref}"),
         ("# T\n\n```{figure} a.png\n```", "directive {figure}"),
         ("# T\n\n```{exercise} No label\nbody\n```", "needs a label"),
     ],
