@@ -123,15 +123,26 @@ class Book:
             book.bibliography = read_bibliography(bib_path)
         return book
 
+    def add_page(self, docpath: str, text: str) -> None:
+        """Collect the labels of a Markdown page of the book (it has no edition of its own)."""
+        self._collect(docpath, {"cells": [{"cell_type": "markdown", "source": text}]})
+
     def _collect(self, docpath: str, nb: dict) -> None:
-        number = chapter_number(docpath)
         equations = 0
         pending: list[str] = []  # targets waiting for the heading below them
         directive = None  # the directive whose options the next lines may be
         for cell in nb["cells"]:
             if cell["cell_type"] != "markdown":
                 continue
-            for line in source(cell).split("\n"):
+            lines = source(cell).split("\n")
+            code_until = -1  # inside a plain code block (an example of markup), nothing is a label
+            for index, line in enumerate(lines):
+                if index <= code_until:
+                    continue
+                if not FENCE_OPEN.match(line) and (fence := CODE_FENCE.match(line)):
+                    end = _closing_fence(lines, index, fence["fence"])
+                    code_until = len(lines) if end is None else end
+                    continue
                 if m := FENCE_OPEN.match(line):
                     directive = m["name"]
                 elif not OPTION.match(line.strip()):
@@ -151,7 +162,8 @@ class Book:
                 option = OPTION.match(line.strip())
                 if (m := EQ_CLOSE.match(line)) or (option and option["key"] == "label" and directive == "math"):
                     equations += 1
-                    self._add(m["label"] if m else option["value"], Reference(docpath, f"{number}.{equations}"))
+                    label = m["label"] if m else option["value"]
+                    self._add(label, Reference(docpath, f"{chapter_number(docpath)}.{equations}"))
                 if (m := OPTION.match(line)) and m["key"] == "label" and (ex := EXERCISE_LABEL.match(m["value"])):
                     self._add(m["value"], Reference(docpath, f"Exercise {int(ex['chapter'])}.{int(ex['number'])}"))
 
@@ -444,6 +456,8 @@ def _role(name: str, content: str, ctx: _Context) -> str:
         if name == "eq":
             return f"({ref.text})"
         shown = text or ref.text
+        if ref.docpath not in ctx.book.notebooks:  # a Markdown page of the book: its source
+            return f"[{shown}]({ctx.book.blob_url(ref.docpath + '.md')})"
         target = "" if ref.docpath == ctx.docpath else _relative(ref.docpath, ctx.docpath) + ".ipynb"
         if ref.anchor:
             target += "#" + ref.anchor

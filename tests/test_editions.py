@@ -324,3 +324,12 @@ def test_without_stored_or_cached_numbers_the_notebook_is_run_with_the_cpu_profi
     nb["cells"][0]["source"] = "import os\nfrom labs.notebook import glue\nglue('profile', os.environ['LABS_PROFILE'])"
     (tmp_path / "chapters").mkdir()
     assert tool.values_for(nb, "chapters/09_demo", tmp_path, log=lambda *a: None) == {"profile": {"text/plain": "'cpu'"}}
+
+
+def test_a_reference_to_a_markdown_page_links_to_its_source(tmp_path):
+    nb = _nb("# 9. T\n\nSee the {ref}`source articles <source-articles>` and {ref}`notes`.")
+    book = _book(tmp_path, nb)
+    book.add_page("book/common_mistakes", "# Common mistakes\n\n(source-articles)=\n## The source articles\n\n(notes)=\n## Notes")
+    text = _markdown(notebook_edition(nb, "chapters/09_demo", book, {}))
+    assert "[source articles](https://github.com/o/r/blob/main/book/common_mistakes.md)" in text
+    assert "[Notes](https://github.com/o/r/blob/main/book/common_mistakes.md)" in text

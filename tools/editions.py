@@ -79,6 +79,8 @@ def load_book(root: Path = ROOT) -> tuple[Book, dict[str, dict]]:
                     break
     bib = [root / b for b in config.get("bibtex_bibfiles", [])]
     book = Book.from_notebooks(notebooks, bib[0] if bib else None, repo["url"], repo.get("branch", "main"), other)
+    for doc in other:
+        book.add_page(doc, (root / f"{doc}.md").read_text(encoding="utf-8"))
     return book, notebooks
 
 
