@@ -129,3 +129,14 @@ def test_the_default_edition_is_the_committed_one():
     from tools.editions import EDITION_DIR
 
     assert EDITION == ROOT / EDITION_DIR
+
+
+def test_make_lab_opens_the_workspace_with_the_whole_repository_in_reach():
+    from tests.notebook_utils import ROOT
+
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    recipe = makefile.split("\nlab:", 1)[1].split("\n\n", 1)[0]
+    assert recipe.split("\n", 1)[0].split() == ["$(STAMP)", "student"]  # the workspace exists first
+    assert "--ServerApp.root_dir=." in recipe and "--LabApp.default_url=/lab/tree/student" in recipe
+    student = makefile.split("\nstudent:", 1)[1].split("\n\n", 1)[0]
+    assert "-m labs.student --out student" in student

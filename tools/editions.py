@@ -3,6 +3,8 @@
     python tools/editions.py                  # regenerate editions/student/ (what Colab opens)
     python tools/editions.py --check          # exit 1 and say why if it is not current
     python tools/editions.py --notebook-edition DIR   # also write the notebook edition (solutions kept)
+    python tools/editions.py --only chapters/03_math_of_learning   # one notebook
+    python tools/editions.py --executed DIR   # numbers from executed copies DIR/chapters/...ipynb
 
 The student edition lives in the repository, under ``editions/student/``, with the
 book's own paths (``editions/student/chapters/03_math_of_learning.ipynb``), because
