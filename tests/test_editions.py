@@ -313,6 +313,7 @@ def test_numbers_come_from_the_book_builds_cache_when_it_holds_this_code(tmp_pat
     ]
     get_cache(str(tmp_path / tool.CACHE)).cache_notebook_bundle(CacheBundleIn(executed, "chapters/09_demo.ipynb"), check_validity=False)
     unexecuted = json.loads(nbformat.writes(nb))
+    unexecuted["cells"][0]["source"] = ["glue('x', ", "2.5)"]  # as in a committed chapter: a list of lines
     assert glue_values(tool.cached_run(unexecuted, tmp_path)) == {"x": {"text/plain": "2.5"}}
     unexecuted["cells"][0]["source"] = "glue('x', 3.5)"  # other code: the cache must not answer
     assert tool.cached_run(unexecuted, tmp_path) is None
@@ -321,7 +322,8 @@ def test_numbers_come_from_the_book_builds_cache_when_it_holds_this_code(tmp_pat
 def test_without_stored_or_cached_numbers_the_notebook_is_run_with_the_cpu_profile(tmp_path, monkeypatch):
     monkeypatch.setenv("LABS_PROFILE", "gpu")  # execute() must override it: the edition shows the CPU run
     nb = _nb("# 9. T\n\nThe profile is {glue:text}`profile`.")
-    nb["cells"][0]["source"] = "import os\nfrom labs.notebook import glue\nglue('profile', os.environ['LABS_PROFILE'])"
+    # as in a committed chapter, the source is a list of lines
+    nb["cells"][0]["source"] = ["import os\n", "from labs.notebook import glue\n", "glue('profile', os.environ['LABS_PROFILE'])"]
     (tmp_path / "chapters").mkdir()
     assert tool.values_for(nb, "chapters/09_demo", tmp_path, log=lambda *a: None) == {"profile": {"text/plain": "'cpu'"}}
 

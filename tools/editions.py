@@ -111,7 +111,7 @@ def cached_run(nb: dict, root: Path = ROOT) -> dict | None:
     from jupyter_cache import get_cache
 
     try:
-        _, merged = get_cache(str(root / CACHE)).merge_match_into_notebook(nbformat.from_dict(nb))
+        _, merged = get_cache(str(root / CACHE)).merge_match_into_notebook(nbformat.reads(json.dumps(nb), as_version=4))
     except KeyError:
         return None
     return merged
@@ -126,7 +126,7 @@ def execute(nb: dict, path: Path, timeout: int = 600) -> dict:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
     os.environ.setdefault("PYTHONPATH", str(ROOT))
-    executed = nbformat.from_dict(json.loads(json.dumps(nb)))
+    executed = nbformat.reads(json.dumps(nb), as_version=4)  # sources as strings, as nbclient expects
     NotebookClient(executed, timeout=timeout, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     return executed
