@@ -177,7 +177,11 @@ def write_editions(root: Path = ROOT, rerun: bool = False, notebook_dir: Path | 
             if notebook_dir is not None:
                 outputs.append((notebook_dir / f"{docpath}.ipynb", notebook_edition(nb, docpath, book, values)))
         except Exception as exc:  # noqa: BLE001 - reported per notebook; the others are still written
-            failed.append(f"{docpath}: {type(exc).__name__}: {str(exc)[:2000]}")
+            import traceback
+
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            detail = str(exc)[:2000] or f"(no message; raised at {where.filename}:{where.lineno}: {where.line})"
+            failed.append(f"{docpath}: {type(exc).__name__}: {detail}")
             log(f"FAILED {failed[-1]}")
             continue
         for path, edition in outputs:
