@@ -137,7 +137,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("student"), help="your workspace (default: student)")
     parser.add_argument("--edition", type=Path, default=EDITION, help=f"the student edition to copy (default: {EDITION})")
     parser.add_argument("--force", action="store_true", help="replace notebooks that are already in the workspace")
+    parser.add_argument("source", nargs="?", help=argparse.SUPPRESS)  # the old `labs.student chapters` form
     args = parser.parse_args(argv)
+    if args.source is not None:
+        parser.error(
+            f"{args.source!r}: python -m labs.student now copies the student edition (plain Markdown, "
+            "solutions stubbed) into --out; `python tools/editions.py` writes that edition from the chapters"
+        )
     try:
         written, kept = copy_workspace(args.edition, args.out, args.force)
     except (FileNotFoundError, SolutionMarkerError) as exc:

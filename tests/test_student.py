@@ -140,3 +140,9 @@ def test_make_lab_opens_the_workspace_with_the_whole_repository_in_reach():
     assert "--ServerApp.root_dir=." in recipe and "--LabApp.default_url=/lab/tree/student" in recipe
     student = makefile.split("\nstudent:", 1)[1].split("\n\n", 1)[0]
     assert "-m labs.student --out student" in student
+
+
+def test_the_old_command_line_says_what_replaced_it(capsys):
+    with pytest.raises(SystemExit):
+        main(["chapters", "--out", "student"])
+    assert "tools/editions.py" in capsys.readouterr().err
