@@ -2,7 +2,7 @@
 #   make book   create .venv, install, build the HTML book into _build/html
 #   make test   the same set-up, then every test: unit tests, every notebook
 #               executed with nbval, and the book build with warnings as errors
-# Also: make lab (JupyterLab on the chapters), make student, make timings,
+# Also: make lab (JupyterLab, opened at student/), make student, make editions, make timings,
 #       make benchmark, make doctor, make clean.
 
 PYTHON ?= python3
@@ -21,7 +21,7 @@ export OMP_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: book test unit notebooks book-strict lab student timings benchmark doctor constraints clean
+.PHONY: book test unit notebooks book-strict lab student editions timings benchmark doctor constraints clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,11 +43,19 @@ notebooks: $(STAMP)
 book-strict: $(STAMP)
 	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
 
-lab: $(STAMP)
-	$(BIN)/jupyter-lab chapters
+# JupyterLab on the whole repository, opened at student/ (your copy of the student edition;
+# chapters/ holds the book's sources, with their MyST markup).
+lab: $(STAMP) student
+	$(BIN)/jupyter-lab --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/student
 
+# Copy the student edition (editions/student, what Colab opens) into student/; a notebook
+# already there is your work and is kept (python -m labs.student --force replaces it).
 student: $(STAMP)
-	$(PY) -m labs.student chapters --out student
+	$(PY) -m labs.student --out student
+
+# Regenerate editions/student from the chapters (tools/editions.py says where its numbers come from).
+editions: $(STAMP)
+	$(PY) tools/editions.py
 
 timings: $(STAMP)
 	$(PY) tools/timings.py

@@ -1,7 +1,6 @@
-"""Write the student version of chapter notebooks.
+"""Student notebooks: reference solutions replaced by stubs, and a workspace to solve them in.
 
-``python -m labs.student chapters --out student`` reads every ``*.ipynb`` under
-``chapters`` and writes a copy in which
+:func:`student_notebook` makes the student copy of a notebook:
 
 - each reference solution between ``### BEGIN SOLUTION Exercise N.M[: task]``
   and ``### END SOLUTION`` is replaced by
@@ -9,6 +8,13 @@
 - every output, execution count and saved widget state is removed.
 
 The check cells stay, so a student runs them and gets graded feedback.
+``labs.editions.student_edition`` applies it to the notebook edition (plain Markdown);
+``tools/editions.py`` writes that edition to ``editions/student/`` in the repository,
+which is what Colab opens.
+
+``python -m labs.student --out student`` (``make student``) copies the student edition
+into ``student/``, the folder a student works in locally. A notebook that is already
+there is the student's work and is kept unless ``--force`` is given.
 """
 
 from __future__ import annotations
@@ -96,30 +102,56 @@ def student_notebook(nb: dict, where: str = "notebook") -> tuple[dict, list[Solu
     return student, removed
 
 
-def write_student_notebooks(src: Path, out: Path) -> list[Path]:
-    written = []
-    paths = [src] if src.is_file() else sorted(src.rglob("*.ipynb"))
+EDITION = Path(__file__).resolve().parent.parent / "editions" / "student"
+
+
+def copy_workspace(edition: Path, out: Path, force: bool = False) -> tuple[list[Path], list[Path]]:
+    """Copy every notebook of ``edition`` to the same place under ``out``.
+
+    Returns (written, kept): a notebook that exists under ``out`` already holds the
+    student's work, so it is kept unless ``force``.
+    """
+    written, kept = [], []
+    paths = sorted(p for p in edition.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    if not paths:
+        raise FileNotFoundError(
+            f"no student edition in {edition}: it comes with a clone of the course repository "
+            "(or write it with `python tools/editions.py`)"
+        )
     for path in paths:
-        if ".ipynb_checkpoints" in path.parts:
+        target = out / path.relative_to(edition)
+        if target.exists() and not force:
+            kept.append(target)
             continue
         nb = json.loads(path.read_text(encoding="utf-8"))
-        student, removed = student_notebook(nb, where=str(path))
-        target = out / (path.relative_to(src) if src.is_dir() else path.name)
+        if "### BEGIN SOLUTION" in json.dumps(nb):
+            raise SolutionMarkerError(f"{path} still holds a reference solution: it is not a student edition")
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(student, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        print(f"{target}: {len(removed)} exercise stub(s)")
+        target.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
         written.append(target)
-    return written
+    return written, kept
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m labs.student", description=__doc__.split("\n\n")[0])
-    parser.add_argument("source", type=Path, help="a notebook or a folder of notebooks (e.g. chapters)")
-    parser.add_argument("--out", type=Path, default=Path("student"), help="output folder (default: student)")
+    parser.add_argument("--out", type=Path, default=Path("student"), help="your workspace (default: student)")
+    parser.add_argument("--edition", type=Path, default=EDITION, help=f"the student edition to copy (default: {EDITION})")
+    parser.add_argument("--force", action="store_true", help="replace notebooks that are already in the workspace")
+    parser.add_argument("source", nargs="?", help=argparse.SUPPRESS)  # the old `labs.student chapters` form
     args = parser.parse_args(argv)
-    if not args.source.exists():
-        parser.error(f"{args.source} does not exist")
-    write_student_notebooks(args.source, args.out)
+    if args.source is not None:
+        parser.error(
+            f"{args.source!r}: python -m labs.student now copies the student edition (plain Markdown, "
+            "solutions stubbed) into --out; `python tools/editions.py` writes that edition from the chapters"
+        )
+    try:
+        written, kept = copy_workspace(args.edition, args.out, args.force)
+    except (FileNotFoundError, SolutionMarkerError) as exc:
+        parser.error(str(exc))
+    for path in written:
+        print(f"wrote {path}")
+    if kept:
+        print(f"kept {len(kept)} notebook(s) already in {args.out} (your work); --force replaces them")
     return 0
 
 

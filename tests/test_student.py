@@ -7,7 +7,14 @@ import json
 import nbformat
 import pytest
 
-from labs.student import SolutionMarkerError, main, strip_solutions, student_notebook
+from labs.student import (
+    EDITION,
+    SolutionMarkerError,
+    copy_workspace,
+    main,
+    strip_solutions,
+    student_notebook,
+)
 
 SOLVED = '''def square(x):
     """Return x squared."""
@@ -72,12 +79,70 @@ def test_student_notebook_clears_outputs_and_widget_state():
     assert "x * x" not in cell["source"]
 
 
-def test_command_line_writes_student_copies(tmp_path, capsys):
-    src = tmp_path / "chapters"
-    src.mkdir()
-    nbformat.write(_notebook(), src / "09_demo.ipynb")
-    assert main([str(src), "--out", str(tmp_path / "student")]) == 0
-    out = tmp_path / "student" / "09_demo.ipynb"
-    assert "1 exercise stub" in capsys.readouterr().out
-    assert "NotImplementedError" in out.read_text()
-    nbformat.validate(nbformat.read(out, as_version=4))
+def _edition(tmp_path):
+    edition = tmp_path / "editions" / "student"
+    (edition / "chapters").mkdir(parents=True)
+    student, _ = student_notebook(json.loads(nbformat.writes(_notebook())))
+    (edition / "chapters" / "09_demo.ipynb").write_text(json.dumps(student), encoding="utf-8")
+    return edition
+
+
+def test_the_workspace_gets_a_copy_of_the_student_edition(tmp_path, capsys):
+    edition = _edition(tmp_path)
+    out = tmp_path / "student"
+    assert main(["--edition", str(edition), "--out", str(out)]) == 0
+    copy = out / "chapters" / "09_demo.ipynb"
+    assert "wrote" in capsys.readouterr().out
+    assert copy.read_text() == (edition / "chapters" / "09_demo.ipynb").read_text()
+    nbformat.validate(nbformat.read(copy, as_version=4))
+
+
+def test_the_workspace_keeps_the_students_work_unless_forced(tmp_path, capsys):
+    edition = _edition(tmp_path)
+    out = tmp_path / "student"
+    main(["--edition", str(edition), "--out", str(out)])
+    work = out / "chapters" / "09_demo.ipynb"
+    work.write_text(work.read_text().replace("NotImplementedError", "print"))  # the student's answer
+    main(["--edition", str(edition), "--out", str(out)])
+    assert "kept 1 notebook" in capsys.readouterr().out
+    assert "NotImplementedError" not in work.read_text()
+    main(["--edition", str(edition), "--out", str(out), "--force"])
+    assert "NotImplementedError" in work.read_text()
+
+
+def test_the_workspace_refuses_a_notebook_with_solutions(tmp_path):
+    edition = tmp_path / "edition"
+    edition.mkdir()
+    nbformat.write(_notebook(), edition / "09_demo.ipynb")
+    with pytest.raises(SolutionMarkerError, match="not a student edition"):
+        copy_workspace(edition, tmp_path / "student")
+
+
+def test_a_missing_edition_is_a_clear_error(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--edition", str(tmp_path / "nowhere"), "--out", str(tmp_path / "student")])
+    assert "no student edition in" in capsys.readouterr().err
+
+
+def test_the_default_edition_is_the_committed_one():
+    from tests.notebook_utils import ROOT
+    from tools.editions import EDITION_DIR
+
+    assert EDITION == ROOT / EDITION_DIR
+
+
+def test_make_lab_opens_the_workspace_with_the_whole_repository_in_reach():
+    from tests.notebook_utils import ROOT
+
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    recipe = makefile.split("\nlab:", 1)[1].split("\n\n", 1)[0]
+    assert recipe.split("\n", 1)[0].split() == ["$(STAMP)", "student"]  # the workspace exists first
+    assert "--ServerApp.root_dir=." in recipe and "--LabApp.default_url=/lab/tree/student" in recipe
+    student = makefile.split("\nstudent:", 1)[1].split("\n\n", 1)[0]
+    assert "-m labs.student --out student" in student
+
+
+def test_the_old_command_line_says_what_replaced_it(capsys):
+    with pytest.raises(SystemExit):
+        main(["chapters", "--out", "student"])
+    assert "tools/editions.py" in capsys.readouterr().err
