@@ -9,7 +9,7 @@ names, so the NumPy twin in ``labs/scratch/models/char_lm.py`` loads this model'
 ``state_dict`` unchanged.
 
 Also here: :func:`generate` (seeded sampling with a temperature), :func:`sample_next`
-(the sampling rule itself, in NumPy, shared with the twin) and :func:`bits_per_char`
+(the sampling rule of :mod:`labs.sampling`, shared with the twin) and :func:`bits_per_char`
 (validation bits per character on a long text, scoring the same targets as the
 counting baselines of :mod:`labs.lm_baselines`).
 """
@@ -21,6 +21,9 @@ import math
 import numpy as np
 import torch
 from torch import nn
+
+from labs.sampling import check_sampling_args, sampling_probs
+from labs.sampling import sample_next as _sample_next
 
 __all__ = ["CharLM", "CELLS", "next_char_windows", "sample_next", "next_char_probs", "generate", "bits_per_char"]
 
@@ -91,32 +94,17 @@ def next_char_windows(ids, seq_len: int, stride: int | None = None):
 
 
 def _check_temperature(temperature) -> float:
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.floating)) \
-            or not math.isfinite(temperature) or temperature < 0:
-        raise ValueError(f"temperature must be a finite number >= 0 (0 means always the most likely); got {temperature!r}")
-    return float(temperature)
-
-
-def _softmax_with_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
-    z = np.asarray(logits, dtype=np.float64) / temperature
-    z = z - z.max()  # the largest exponent is 0: no overflow however small the temperature
-    p = np.exp(z)
-    return p / p.sum()
+    return check_sampling_args(temperature)[0]
 
 
 def sample_next(logits, temperature: float, rng: np.random.Generator) -> int:
     """Draw one id from ``softmax(logits / temperature)`` with ``rng`` (inverse CDF).
 
     ``temperature = 0`` returns the argmax. Low temperatures sharpen the distribution
-    towards the most likely characters; high ones flatten it towards uniform.
+    towards the most likely characters; high ones flatten it towards uniform. This is
+    :func:`labs.sampling.sample_next` without top-k and top-p (chapter 7 adds those).
     """
-    temperature = _check_temperature(temperature)
-    logits = np.asarray(logits, dtype=np.float64).ravel()
-    if temperature == 0.0:
-        return int(np.argmax(logits))
-    cdf = np.cumsum(_softmax_with_temperature(logits, temperature))
-    # one uniform number per draw, so two models with equal logits draw the same text
-    return int(min(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"), len(cdf) - 1))
+    return _sample_next(logits, temperature, rng)
 
 
 def _model_device(model) -> torch.device:
@@ -140,9 +128,7 @@ def next_char_probs(model: CharLM, tokenizer, prompt: str, temperature: float = 
         logits = model(ids)[0, -1].double().cpu().numpy()
     finally:
         model.train(was_training)
-    if temperature == 0.0:
-        return np.eye(len(logits))[np.argmax(logits)]
-    return _softmax_with_temperature(logits, temperature)
+    return sampling_probs(logits, temperature)
 
 
 @torch.no_grad()
