@@ -194,7 +194,7 @@ class GPT(nn.Module):
         if config.tie_weights:
             self.lm_head.weight = self.transformer.wte.weight  # one matrix reads tokens in and writes them out
         if config.position == "sinusoidal":
-            table = positional_encoding(config.block_size, config.n_embd).astype(np.float32)
+            table = positional_encoding(config.block_size, config.n_embd)  # float64, cast where it is added
             self.register_buffer("pe", torch.from_numpy(table), persistent=False)
         self.apply(self._init_weights)
         for name, p in self.named_parameters():
@@ -231,7 +231,7 @@ class GPT(nn.Module):
         T = idx.shape[1]
         x = self.transformer.wte(idx)  # (B, T, C)
         if self.config.position == "sinusoidal":
-            x = x * math.sqrt(self.config.n_embd) + self.pe[start:start + T]  # the scale keeps tokens audible over the table
+            x = x * math.sqrt(self.config.n_embd) + self.pe[start:start + T].to(x.dtype)  # the scale keeps tokens audible over the table
         elif self.config.position == "learned":
             x = x + self.transformer.wpe(torch.arange(start, start + T, device=idx.device))  # (T, C) broadcast over B
         return self.transformer.drop(x)
