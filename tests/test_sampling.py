@@ -149,3 +149,22 @@ def test_bad_logits_are_explained(call, error, words):
     with pytest.raises(error) as info:
         call()
     assert words in str(info.value)
+
+
+def test_the_kept_tokens_are_hugging_faces():
+    """transformers' warpers (temperature, then top-k, then top-p) keep the same tokens."""
+    pytest.importorskip("transformers")
+    import torch
+    from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+    rng = np.random.default_rng(6)
+    for _ in range(50):
+        logits = rng.normal(size=(3, 40)) * rng.uniform(0.5, 4.0)
+        temperature, top_k, top_p = rng.uniform(0.3, 2.0), int(rng.integers(1, 40)), rng.uniform(0.05, 0.99)
+        scores = torch.from_numpy(logits)
+        for warper in (TemperatureLogitsWarper(temperature), TopKLogitsWarper(top_k), TopPLogitsWarper(top_p)):
+            scores = warper(None, scores)
+        theirs = torch.softmax(scores, dim=-1).numpy()
+        ours = sampling_probs(logits, temperature, top_k, top_p)
+        np.testing.assert_array_equal(ours > 0, theirs > 0)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)

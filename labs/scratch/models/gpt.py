@@ -23,10 +23,11 @@ import labs.scratch as st
 from labs.scratch import F, nn
 
 from labs.attention import causal_mask, positional_encoding
+from labs.models.gpt2_weights import load_pretrained
 from labs.models.gpt_config import GPTConfig, check_cache, check_generate_args, check_ids, parameter_count
 from labs.sampling import sample_next_batch
 
-__all__ = ["GPTConfig", "GPT", "KVCache", "generate", "parameter_count"]
+__all__ = ["GPTConfig", "GPT", "KVCache", "generate", "parameter_count", "from_pretrained"]
 
 
 class KVCache:
@@ -312,3 +313,14 @@ def generate(model: GPT, idx, max_new_tokens: int, temperature: float = 1.0, top
                 cache.reset()  # full: the window moves on and every position shifts
                 logits = model(out[:, -block:], cache)
     return out
+
+
+def from_pretrained(name: str = "gpt2", timeout: float = 60.0, dtype=None) -> GPT:
+    """OpenAI's GPT-2 in our GPT, in eval mode: downloaded once, SHA-256 checked, read with safetensors.
+
+    Offline without a cached copy it raises :class:`labs.data.OfflineError`, which says so.
+    """
+    config, state = load_pretrained(name, timeout)
+    model = GPT(config, dtype)
+    model.load_state_dict(state)
+    return model.eval()
