@@ -1,8 +1,8 @@
 """Run every benchmark of the course (``make benchmark``).
 
 Each benchmark module in this folder has a ``main(argv)``; they print their tables and
-write their markdown results next to themselves (``results_cpu.md``), which the README
-includes. Extra arguments (e.g. ``--quick``) are passed on to each of them.
+write their markdown results next to themselves (``results_cpu.md``, ``results_gpt.md``, ...),
+which the book's benchmarks page includes. Extra arguments (e.g. ``--quick``) are passed on to each of them.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["engine_vs_torch", "mnist1d_table"]
+BENCHMARKS = ["engine_vs_torch", "mnist1d_table", "gpt_nanogpt_gpu", "gpt_speed"]  # the GPU row before the page that shows it
 
 
 def main(argv=None) -> int:

@@ -149,11 +149,26 @@ def test_unknown_names_and_foreign_arrays_are_refused():
 
 @pytest.mark.skipif(os.environ.get("LABS_ONLINE_TESTS") != "1", reason="downloads 548 MB: set LABS_ONLINE_TESTS=1")
 def test_openais_gpt2_writes_the_same_text_in_both_engines():  # pragma: no cover - needs the network
-    model = torch_gpt.from_pretrained("gpt2")
-    twin = numpy_gpt.from_pretrained("gpt2")
+    model = torch_gpt.from_pretrained("gpt2").double()  # float64 in both engines: equal tokens, not luck
+    twin = numpy_gpt.from_pretrained("gpt2", dtype=np.float64)
     tokenizer = gpt2_weights.gpt2_tokenizer()
     prompt = torch.tensor([tokenizer.encode("The meaning of life is")])
     ours = numpy_gpt.generate(twin, prompt.numpy(), 10, temperature=0.0)
     theirs = torch_gpt.generate(model, prompt, 10, temperature=0.0)
     np.testing.assert_array_equal(ours.data, theirs.numpy())
     assert len(tokenizer.decode(theirs[0].tolist())) > len("The meaning of life is")
+
+
+def test_the_tokenizer_files_are_fetched_verified_and_read(tmp_path, monkeypatch):
+    import json
+
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "vocab.json").write_text(json.dumps({"h": 0, "i": 1, "hi": 2, "!": 3, "<|endoftext|>": 4}))
+    (source / "merges.txt").write_text("#version: 0.2\nh i\n")
+    files = {part: ((source / f).as_uri(), sha256_of(source / f), None) for part, f in (("vocab", "vocab.json"), ("merges", "merges.txt"))}
+    monkeypatch.setitem(gpt2_weights.PRETRAINED, "tiny", {"n_head": 1, **files})
+    monkeypatch.setenv("LABS_DATA_DIR", str(tmp_path / "cache"))
+    tokenizer = gpt2_weights.gpt2_tokenizer("tiny")
+    assert tokenizer.encode("hi!hi") == [2, 3, 2]  # the merge h + i applied
+    assert tokenizer.decode([2, 3]) == "hi!"

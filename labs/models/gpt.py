@@ -76,8 +76,8 @@ class KVCache:
             raise ValueError(f"KVCache: {end} tokens do not fit in a cache of capacity {self.capacity}: reset() it")
         self.keys[layer][:, :, start:end] = k.detach()
         self.values[layer][:, :, start:end] = v.detach()
-        keys = torch.cat((self.keys[layer][:, :, :start], k), dim=2)
-        values = torch.cat((self.values[layer][:, :, :start], v), dim=2)
+        keys = torch.cat((self.keys[layer][:, :, :start].to(k.dtype), k), dim=2)  # .to: autocast may give bfloat16
+        values = torch.cat((self.values[layer][:, :, :start].to(v.dtype), v), dim=2)
         return keys, values
 
     def advance(self, n: int) -> None:
@@ -108,7 +108,9 @@ class CausalSelfAttention(nn.Module):
 
     def _mask(self, L: int, S: int):
         """A boolean (L, S) mask (True = may attend) or None; None with is_causal for L == S."""
-        if not self.causal or L == S:
+        if not self.causal or L == 1:
+            return None  # one new query comes after every key: it may read them all
+        if L == S:
             return None  # L == S: PyTorch's top-left is_causal equals our bottom-right mask
         return torch.from_numpy(causal_mask(L, S)).to(self.c_attn.weight.device)
 
@@ -295,14 +297,15 @@ def generate(model: GPT, idx, max_new_tokens: int, temperature: float = 1.0, top
     ``block_size`` tokens are read again. So cached and uncached generation see the same
     tokens at the same positions and write the same text. Sampling is
     :func:`labs.sampling.sample_next_batch` with ``numpy.random.default_rng(seed)``.
-    Runs in eval mode without gradients, then restores the model's mode.
+    Runs in eval mode without gradients, then restores the model's mode. The result is on
+    the model's device.
     """
     temperature, top_k, top_p = check_generate_args(max_new_tokens, temperature, top_k, top_p, use_cache, seed)
     if not isinstance(model, GPT):
         raise TypeError(f"generate expects a labs.models.gpt.GPT; got {type(model).__name__}")
     if not model.config.causal:
         raise ValueError("generate needs a causal model (GPTConfig(causal=True)): a bidirectional one reads the future")
-    out = model._checked(idx, None, crop=True)
+    out = model._checked(idx, None, crop=True).to(model.transformer.wte.weight.device)  # a CPU prompt for a GPU model
     block, rng = model.config.block_size, np.random.default_rng(seed)
     with _eval_no_grad(model):
         cache = model.new_cache(out.shape[0]) if use_cache else None

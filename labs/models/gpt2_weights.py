@@ -27,7 +27,7 @@ from labs.data.cache import cache_dir
 from labs.data.download import OfflineError, download
 from labs.models.gpt_config import GPTConfig
 
-__all__ = ["PRETRAINED", "gpt2_state_dict", "load_gpt2_safetensors", "load_pretrained", "gpt2_tokenizer"]
+__all__ = ["PRETRAINED", "gpt2_state_dict", "load_gpt2_safetensors", "load_pretrained", "GPT2Tokenizer", "gpt2_tokenizer"]
 
 _REVISION = "607a30d783dfa663caf39e06633721c8d4cfcd7e"
 _BASE = f"https://huggingface.co/openai-community/gpt2/resolve/{_REVISION}"
@@ -110,9 +110,28 @@ def load_pretrained(name: str = "gpt2", timeout: float = 60.0) -> tuple[GPTConfi
     return load_gpt2_safetensors(_fetch(name, "weights", timeout), entry["n_head"])
 
 
-def gpt2_tokenizer(name: str = "gpt2", timeout: float = 60.0):
-    """GPT-2's tokenizer (``encode(text) -> ids``, ``decode(ids) -> text``), from its verified files."""
-    from transformers import GPT2TokenizerFast
+class GPT2Tokenizer:
+    """GPT-2's byte-level BPE: ``encode(text) -> list of ids``, ``decode(ids) -> text``.
 
-    vocab, merges = _fetch(name, "vocab", timeout), _fetch(name, "merges", timeout)
-    return GPT2TokenizerFast(vocab_file=os.fspath(vocab), merges_file=os.fspath(merges))
+    A thin wrapper around the ``tokenizers`` library (Hugging Face's Rust tokenizer), built
+    from GPT-2's own ``vocab.json`` and ``merges.txt``.
+    """
+
+    def __init__(self, vocab_path, merges_path):
+        try:
+            from tokenizers import ByteLevelBPETokenizer
+        except ImportError as error:  # pragma: no cover - installed with transformers
+            raise ImportError("GPT-2's tokenizer needs the tokenizers package: pip install tokenizers") from error
+        self._bpe = ByteLevelBPETokenizer(os.fspath(vocab_path), os.fspath(merges_path))
+        self.vocab_size = self._bpe.get_vocab_size()
+
+    def encode(self, text: str) -> list[int]:
+        return self._bpe.encode(text).ids
+
+    def decode(self, ids) -> str:
+        return self._bpe.decode([int(i) for i in ids])
+
+
+def gpt2_tokenizer(name: str = "gpt2", timeout: float = 60.0) -> GPT2Tokenizer:
+    """GPT-2's tokenizer, from its verified ``vocab.json`` and ``merges.txt`` (downloaded once)."""
+    return GPT2Tokenizer(_fetch(name, "vocab", timeout), _fetch(name, "merges", timeout))

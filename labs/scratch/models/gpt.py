@@ -100,7 +100,9 @@ class CausalSelfAttention(nn.Module):
 
     def _mask(self, L: int, S: int):
         """A boolean (L, S) mask (True = may attend) or None; None with is_causal for L == S."""
-        if not self.causal or L == S:
+        if not self.causal or L == 1:
+            return None  # one new query comes after every key: it may read them all
+        if L == S:
             return None  # L == S: the top-left is_causal equals our bottom-right mask
         return causal_mask(L, S)
 
