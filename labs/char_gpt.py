@@ -7,7 +7,8 @@
 Chapter 7 trains a small GPT (:mod:`labs.models.gpt`) on the course corpus and Chapter 8
 starts from it. Training takes tens of seconds on a CPU, so the weights are kept in the
 data cache (``labs.data.cache.cache_dir() / "char_gpt"``), one file per *key*. The key is a
-SHA-256 over everything that decides the weights: the corpus fingerprint, the vocabulary
+SHA-256 over everything that decides the weights: the corpus fingerprint, the training
+and validation ids themselves (so a different split is a different model), the vocabulary
 size, the model configuration, the recipe, and the source code of the model and of the
 training function. Change any of them and the key changes, so a stale file is never read;
 the file also repeats its own key and is checked against the model before it is used.
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Recipe", "CPU_RECIPE", "GPU_RECIPE", "TrainedGPT", "cache_key", "cache_path", "gpt_config",
+__all__ = ["Recipe", "CPU_RECIPE", "GPU_RECIPE", "TrainedGPT", "cache_key", "ids_digest", "cache_path", "gpt_config",
            "train_char_gpt", "gpt_bits_per_char"]
 
 CACHE_FORMAT = 1  # bump when the file layout changes
@@ -106,12 +107,23 @@ def _source_digest() -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def cache_key(fingerprint: str, vocab_size: int, recipe: Recipe) -> str:
-    """A SHA-256 (hex) over the corpus fingerprint, vocabulary, config, recipe and code."""
+def ids_digest(train_ids, val_ids) -> str:
+    """A SHA-256 (hex) of the training and validation ids, as int64."""
+    h = hashlib.sha256()
+    for ids in (train_ids, val_ids):
+        arr = np.ascontiguousarray(np.asarray(ids, dtype=np.int64))
+        h.update(str(arr.shape).encode("utf-8"))
+        h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def cache_key(fingerprint: str, vocab_size: int, recipe: Recipe, data: str = "") -> str:
+    """A SHA-256 (hex) over the corpus fingerprint, the data digest (:func:`ids_digest`),
+    vocabulary, config, recipe and code."""
     if not isinstance(fingerprint, str) or not fingerprint:
         raise TypeError(f"fingerprint must be the corpus fingerprint string (labs.data.corpus.corpus_fingerprint); got {fingerprint!r}")
     config = dataclasses.asdict(gpt_config(vocab_size, recipe))
-    payload = {"format": CACHE_FORMAT, "corpus": fingerprint, "config": config,
+    payload = {"format": CACHE_FORMAT, "corpus": fingerprint, "data": data, "config": config,
                "recipe": dataclasses.asdict(recipe), "code": _source_digest()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
@@ -206,7 +218,7 @@ def train_char_gpt(train_ids, val_ids, vocab_size: int, fingerprint: str, recipe
             raise ValueError(f"{name} holds ids outside [0, vocab_size={vocab_size}): check the tokenizer")
     device = get_device() if device is None else device
     config = gpt_config(vocab_size, recipe)
-    key = cache_key(fingerprint, vocab_size, recipe)
+    key = cache_key(fingerprint, vocab_size, recipe, ids_digest(train_ids, val_ids[: recipe.val_chars]))
     path = cache_path(key, cache_dir)
     seed_everything(recipe.seed)
     model = GPT(config)

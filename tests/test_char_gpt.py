@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from labs.char_gpt import CPU_RECIPE, Recipe, cache_key, cache_path, gpt_bits_per_char, gpt_config, train_char_gpt
+from labs.char_gpt import CPU_RECIPE, Recipe, cache_key, cache_path, gpt_bits_per_char, gpt_config, ids_digest, train_char_gpt
 from labs.models.gpt import GPT
 
 TINY = Recipe(block_size=8, n_layer=1, n_head=2, n_embd=16, stride=4, batch_size=8, steps=12, warmup_steps=2,
@@ -41,6 +41,16 @@ def test_the_key_changes_with_everything_that_decides_the_weights():
     assert base not in others and len(others) == 5
     with pytest.raises(TypeError, match="fingerprint"):
         cache_key(None, 50, TINY)
+
+
+def test_another_split_of_the_same_corpus_is_another_model(ids, tmp_path):
+    train_ids, val_ids = ids
+    first = train_char_gpt(train_ids, val_ids, 7, "fp", TINY, device="cpu", cache_dir=tmp_path)
+    moved = train_char_gpt(train_ids[:-50], np.concatenate([train_ids[-50:], val_ids]), 7, "fp", TINY, device="cpu",
+                           cache_dir=tmp_path)
+    assert moved.key != first.key and not moved.from_cache
+    assert ids_digest(train_ids, val_ids) == ids_digest(list(train_ids), val_ids.astype(np.int32))
+    assert train_char_gpt(train_ids, val_ids, 7, "fp", TINY, device="cpu", cache_dir=tmp_path).from_cache
 
 
 def test_train_then_load_gives_the_same_weights_and_history(ids, tmp_path):
