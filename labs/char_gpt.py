@@ -31,8 +31,18 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Recipe", "CPU_RECIPE", "GPU_RECIPE", "TrainedGPT", "cache_key", "ids_digest", "cache_path", "gpt_config",
-           "train_char_gpt", "gpt_bits_per_char"]
+__all__ = [
+    "CPU_RECIPE",
+    "GPU_RECIPE",
+    "Recipe",
+    "TrainedGPT",
+    "cache_key",
+    "cache_path",
+    "gpt_bits_per_char",
+    "gpt_config",
+    "ids_digest",
+    "train_char_gpt",
+]
 
 CACHE_FORMAT = 1  # bump when the file layout changes
 

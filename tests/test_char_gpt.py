@@ -10,7 +10,16 @@ import numpy as np
 import pytest
 import torch
 
-from labs.char_gpt import CPU_RECIPE, Recipe, cache_key, cache_path, gpt_bits_per_char, gpt_config, ids_digest, train_char_gpt
+from labs.char_gpt import (
+    CPU_RECIPE,
+    Recipe,
+    cache_key,
+    cache_path,
+    gpt_bits_per_char,
+    gpt_config,
+    ids_digest,
+    train_char_gpt,
+)
 from labs.models.gpt import GPT
 
 TINY = Recipe(block_size=8, n_layer=1, n_head=2, n_embd=16, stride=4, batch_size=8, steps=12, warmup_steps=2,

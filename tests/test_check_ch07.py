@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from labs import attention as att
-from labs.check import ExerciseFailed
-from labs.check import ch07
+from labs.check import ExerciseFailed, ch07
 
 
 def stub(*args, **kwargs):
@@ -59,11 +58,11 @@ def _gelu(z):
 def make_block(*, residual=True, causal=True, heads=None, pre_ln=True, gelu=_gelu):
     def block(x, p, n_head):
         mask = att.causal_mask(x.shape[1]) if causal else None
-        attn = lambda z: att.multi_head_attention(z, z, z, p["attn.c_attn.weight"], p["attn.c_attn.bias"],  # noqa: E731
+        attn = lambda z: att.multi_head_attention(z, z, z, p["attn.c_attn.weight"], p["attn.c_attn.bias"],
                                                   p["attn.c_proj.weight"], p["attn.c_proj.bias"], heads or n_head, mask=mask)[0]
-        mlp = lambda z: gelu(z @ p["mlp.c_fc.weight"].T + p["mlp.c_fc.bias"]) @ p["mlp.c_proj.weight"].T + p["mlp.c_proj.bias"]  # noqa: E731
-        ln1 = lambda z: _ln(z, p["ln_1.weight"], p["ln_1.bias"])  # noqa: E731
-        ln2 = lambda z: _ln(z, p["ln_2.weight"], p["ln_2.bias"])  # noqa: E731
+        mlp = lambda z: gelu(z @ p["mlp.c_fc.weight"].T + p["mlp.c_fc.bias"]) @ p["mlp.c_proj.weight"].T + p["mlp.c_proj.bias"]
+        ln1 = lambda z: _ln(z, p["ln_1.weight"], p["ln_1.bias"])
+        ln2 = lambda z: _ln(z, p["ln_2.weight"], p["ln_2.bias"])
         if not pre_ln:
             x = ln1(x + attn(x))
             return ln2(x + mlp(x))

@@ -16,7 +16,7 @@ import numpy as np
 
 from labs.check import call_student, expect_close, fail, passed
 
-__all__ = ["kv_cache_bytes", "transformer_block", "left_padded_causal_mask", "cross_attention"]
+__all__ = ["cross_attention", "kv_cache_bytes", "left_padded_causal_mask", "transformer_block"]
 
 
 def _as_array(value):
@@ -112,8 +112,8 @@ def _block_variant(x, p, n_head, *, residual=True, pre_ln=True, causal=True, hea
     def mlp(z):
         return _gelu(z @ p["mlp.c_fc.weight"].T + p["mlp.c_fc.bias"], exact_gelu) @ p["mlp.c_proj.weight"].T + p["mlp.c_proj.bias"]
 
-    ln1 = lambda z: _ln(z, p["ln_1.weight"], p["ln_1.bias"])  # noqa: E731
-    ln2 = lambda z: _ln(z, p["ln_2.weight"], p["ln_2.bias"])  # noqa: E731
+    ln1 = lambda z: _ln(z, p["ln_1.weight"], p["ln_1.bias"])
+    ln2 = lambda z: _ln(z, p["ln_2.weight"], p["ln_2.bias"])
     if not pre_ln:  # the original paper's post-LN placement
         x = ln1(x + attn(x))
         return ln2(x + mlp(x))
