@@ -17,191 +17,36 @@ Outputs of shape ``(..., C)`` with targets of shape ``(...)`` (for example a
 language model's ``(B, T, V)`` logits and ``(B, T)`` next tokens) are flattened
 by the default loss, so one loop serves classifiers and sequence models.
 
-This module imports torch lazily, so ``History`` and the batching helpers also
-serve the NumPy engine on a machine without torch.
+What both loops share (``History``, ``Metrics``, batching, loss and schedule choice) lives
+in :mod:`labs.fit_common`, which neither loop's backend owns; ``labs.scratch`` imports
+nothing from this module. This module imports torch lazily.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, NamedTuple
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
-__all__ = ["History", "Metrics", "fit", "evaluate", "predict", "cross_entropy", "mse", "batch_indices", "make_scheduler"]
+from labs.fit_common import (
+    History,
+    Metrics,
+    accuracy_counts,
+    batch_indices,
+    check_lr,
+    check_pair,
+    check_positive_int,
+    count_batches,
+    describe_data_error,
+    is_classification_target,
+    is_pair,
+    progress_bar,
+    resolve_loss,
+)
+from labs.fit_common import make_scheduler as _make_scheduler
 
-
-# --------------------------------------------------------------------------- records
-
-
-class Metrics(NamedTuple):
-    """What :func:`evaluate` returns: mean loss and accuracy (``None`` for regression)."""
-
-    loss: float
-    accuracy: float | None
-    count: int
-
-
-@dataclass
-class History:
-    """What :func:`fit` returns: every number the loop measured, in plain lists.
-
-    - ``step_loss[i]``: training loss of optimisation step ``i + 1`` (one batch);
-    - ``train_loss[e]``: mean training loss over epoch ``e + 1`` (weighted by batch size);
-    - ``val_step[j]``, ``val_epoch[j]``: when evaluation ``j`` happened (step count,
-      and the epoch as a fraction); ``val_loss[j]``, ``val_accuracy[j]``: its results;
-    - ``epoch_time[e]``: wall seconds of epoch ``e + 1`` (evaluation included);
-      ``time_s``: the whole run; ``samples_seen``: training examples processed.
-    """
-
-    step_loss: list[float] = field(default_factory=list)
-    train_loss: list[float] = field(default_factory=list)
-    train_accuracy: list[float] = field(default_factory=list)
-    val_step: list[int] = field(default_factory=list)
-    val_epoch: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    val_accuracy: list[float] = field(default_factory=list)
-    epoch_time: list[float] = field(default_factory=list)
-    time_s: float = 0.0
-    samples_seen: int = 0
-    steps: int = 0
-    backend: str = "torch"
-    device: str = "cpu"
-
-    @property
-    def epochs(self) -> int:
-        return len(self.train_loss)
-
-    def record_validation(self, epoch: float, metrics: Metrics) -> dict[str, str]:
-        """Append one evaluation made at ``epoch`` (a fraction); return the progress-bar postfix."""
-        self.val_step.append(self.steps)
-        self.val_epoch.append(epoch)
-        self.val_loss.append(metrics.loss)
-        self.val_accuracy.append(metrics.accuracy)
-        post = {"val_loss": f"{metrics.loss:.4f}"}
-        if metrics.accuracy is not None:
-            post["val_acc"] = f"{metrics.accuracy:.3f}"
-        return post
-
-    def record_epoch(self, step_losses: list[float], sizes: list[int], correct: int, counted: int) -> None:
-        """Append an epoch's per-step losses, its size-weighted mean loss and its accuracy."""
-        if not step_losses:
-            raise ValueError("train_data gave no batches: is it empty, or batch_size larger than it with drop_last=True?")
-        self.step_loss.extend(step_losses)
-        self.train_loss.append(float(np.average(step_losses, weights=sizes)))
-        if counted:
-            self.train_accuracy.append(correct / counted)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
-
-    def summary(self) -> str:
-        """One line: epochs, steps, last losses and accuracy, wall time."""
-        parts = [f"{self.epochs} epochs", f"{self.steps} steps"]
-        if self.train_loss:
-            parts.append(f"train loss {self.train_loss[-1]:.4f}")
-        if self.val_loss:
-            parts.append(f"val loss {self.val_loss[-1]:.4f}")
-        if self.val_accuracy and self.val_accuracy[-1] is not None:
-            parts.append(f"val accuracy {self.val_accuracy[-1]:.2%}")
-        parts.append(f"{self.time_s:.1f} s on {self.device} ({self.backend})")
-        return " | ".join(parts)
-
-    def __repr__(self) -> str:
-        return f"History({self.summary()})"
-
-    def plot(self, axes=None, title: str | None = None):
-        """Loss curves (per step, per epoch, validation) and validation accuracy.
-
-        Returns the figure; call ``plt.show()`` after it in a notebook.
-        """
-        import matplotlib.pyplot as plt
-
-        has_acc = any(a is not None for a in self.val_accuracy) or bool(self.train_accuracy)
-        if axes is None:
-            fig, axes = plt.subplots(1, 2 if has_acc else 1, figsize=(10 if has_acc else 5, 3.5))
-        axes = np.atleast_1d(axes)
-        fig = axes[0].figure
-        ax = axes[0]
-        if self.step_loss:
-            steps_per_epoch = max(1, self.steps / max(1, self.epochs))
-            x = np.arange(1, len(self.step_loss) + 1) / steps_per_epoch
-            ax.plot(x, self.step_loss, color="0.75", lw=0.8, label="train (per step)")
-        if self.train_loss:
-            ax.plot(np.arange(1, self.epochs + 1), self.train_loss, "o-", label="train (epoch mean)")
-        if self.val_loss:
-            ax.plot(self.val_epoch, self.val_loss, "s-", label="validation")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("loss")
-        ax.legend()
-        if has_acc and len(axes) > 1:
-            ax = axes[1]
-            if self.train_accuracy:
-                ax.plot(np.arange(1, self.epochs + 1), self.train_accuracy, "o-", label="train")
-            accs = [(e, a) for e, a in zip(self.val_epoch, self.val_accuracy) if a is not None]
-            if accs:
-                ax.plot(*zip(*accs), "s-", label="validation")
-            ax.set_xlabel("epoch")
-            ax.set_ylabel("accuracy")
-            ax.set_ylim(0, 1)
-            ax.legend()
-        if title:
-            fig.suptitle(title)
-        fig.tight_layout()
-        return fig
-
-
-# --------------------------------------------------------------------------- data helpers
-
-
-def batch_indices(n: int, batch_size: int, *, shuffle: bool, rng: np.random.Generator | None, drop_last: bool = False):
-    """Yield index arrays that cover ``range(n)`` in batches (a seeded shuffle when asked)."""
-    order = rng.permutation(n) if shuffle else np.arange(n)
-    stop = n - (n % batch_size) if drop_last else n
-    for start in range(0, stop, batch_size):
-        yield order[start : start + batch_size]
-
-
-def _check_positive_int(name: str, value, allow_none: bool = False):
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int; got {value!r}")
-
-
-def _is_pair(data) -> bool:
-    return isinstance(data, (tuple, list)) and len(data) == 2 and all(hasattr(a, "shape") for a in data)
-
-
-def check_pair(data, name: str):
-    """Validate an ``(x, y)`` pair of arrays; return it as a tuple."""
-    x, y = data
-    if len(x) != len(y):
-        raise ValueError(
-            f"{name} has {len(x)} inputs but {len(y)} targets; x and y must have the same first dimension"
-        )
-    if len(x) == 0:
-        raise ValueError(f"{name} is empty; give at least one example")
-    return x, y
-
-
-def describe_data_error(data, name: str) -> TypeError:
-    return TypeError(
-        f"{name} must be an (x, y) pair of NumPy arrays or torch tensors, or an iterable of (x, y) "
-        f"batches such as a torch DataLoader; got {type(data).__name__}"
-        + (f" of length {len(data)}" if isinstance(data, (tuple, list)) else "")
-    )
-
-
-def _is_classification_target(y) -> bool:
-    dtype = getattr(y, "dtype", None)
-    if dtype is None:
-        return False
-    if isinstance(dtype, np.dtype):
-        return np.issubdtype(dtype, np.integer)
-    return not (dtype.is_floating_point or dtype.is_complex) and str(dtype) != "torch.bool"
+__all__ = ["History", "Metrics", "batch_indices", "cross_entropy", "evaluate", "fit", "make_scheduler", "mse", "predict"]
 
 
 # --------------------------------------------------------------------------- losses (PyTorch)
@@ -227,31 +72,6 @@ def mse(output, target):
 
 
 _LOSSES = {"cross_entropy": cross_entropy, "mse": mse}
-
-
-def _resolve_loss(loss_fn, targets_are_labels: bool, losses: dict = _LOSSES):
-    """The loss to train with: ``loss_fn`` itself, a name from ``losses``, or (``None``)
-    cross-entropy for class labels and MSE otherwise. The NumPy loop passes its own table."""
-    if loss_fn is None:
-        return losses["cross_entropy"] if targets_are_labels else losses["mse"]
-    if isinstance(loss_fn, str):
-        if loss_fn not in losses:
-            raise ValueError(f"loss_fn must be a callable or one of {sorted(losses)}; got {loss_fn!r}")
-        return losses[loss_fn]
-    if not callable(loss_fn):
-        raise TypeError(f"loss_fn must be callable(output, target) -> scalar loss; got {type(loss_fn).__name__}")
-    return loss_fn
-
-
-def accuracy_counts(output, target) -> tuple[int, int]:
-    """(number correct, number of targets) for ``(..., C)`` scores against ``(...)`` labels."""
-    pred = output.argmax(-1)
-    if tuple(pred.shape) != tuple(target.shape):
-        raise ValueError(
-            f"cannot compute accuracy: predictions have shape {tuple(pred.shape)} (argmax over the last axis of "
-            f"outputs {tuple(output.shape)}) but targets have shape {tuple(target.shape)}"
-        )
-    return int((pred == target).sum()), int(np.prod(tuple(target.shape)))
 
 
 # --------------------------------------------------------------------------- PyTorch loop
@@ -285,7 +105,7 @@ def _torch_batches(data, name, device, batch_size, shuffle, generator, drop_last
     """Yield (x, y) batches on ``device``: from an (x, y) pair or an iterable of batches."""
     import torch
 
-    if _is_pair(data):
+    if is_pair(data):
         x, y = _torch_pair(data, name, device)
         # The order comes from NumPy, exactly as in the NumPy engine's loop, so the twins
         # of a model see the same batches in the same order and train to the same numbers.
@@ -307,8 +127,8 @@ def _torch_batches(data, name, device, batch_size, shuffle, generator, drop_last
 
 
 def _targets_are_labels(data) -> bool:
-    if _is_pair(data):
-        return _is_classification_target(data[1])
+    if is_pair(data):
+        return is_classification_target(data[1])
     return True  # a DataLoader: decided on the first batch instead
 
 
@@ -362,9 +182,9 @@ def evaluate(model, data, *, loss_fn=None, batch_size: int = 1024, device=None, 
         return scratch_evaluate(model, data, loss_fn=loss_fn, batch_size=batch_size)
     import torch
 
-    _check_positive_int("batch_size", batch_size)
+    check_positive_int("batch_size", batch_size)
     device = _model_device(model) if device is None else torch.device(device)
-    loss = _resolve_loss(loss_fn, _targets_are_labels(data))
+    loss = resolve_loss(loss_fn, _targets_are_labels(data), _LOSSES)
     was_training = model.training
     model.eval()
     total_loss, correct, count, n_labels, labelled = 0.0, 0, 0, 0, None
@@ -377,7 +197,7 @@ def evaluate(model, data, *, loss_fn=None, batch_size: int = 1024, device=None, 
                 total_loss += float(loss(out, yb)) * n
                 count += n
                 if labelled is None:
-                    labelled = _is_classification_target(yb)
+                    labelled = is_classification_target(yb)
                 if labelled:
                     # accuracy is per label: a language model has B*T labels per batch
                     c, k = accuracy_counts(out, yb)
@@ -434,6 +254,8 @@ def fit(
     loss_fn: Callable | str | None = None,
     weight_decay: float = 0.0,
     scheduler: Callable | str | None = None,
+    warmup_steps: int | None = None,
+    min_lr_ratio: float | None = None,
     clip_grad_norm: float | None = None,
     device=None,
     seed: int = 0,
@@ -458,8 +280,11 @@ def fit(
         ``torch.optim.Optimizer``, or a factory ``params -> optimizer``.
     loss_fn: ``callable(output, target) -> scalar``, or ``"cross_entropy"``/``"mse"``;
         default: cross-entropy for integer targets, else mean squared error.
-    scheduler: ``"cosine"`` (cosine decay to 0 over the run, either backend) or a factory
-        ``optimizer -> lr scheduler``; stepped after every optimisation step.
+    scheduler: ``"cosine"`` (cosine decay to 0 over the run), ``"warmup_cosine"`` (a linear
+        warm-up over ``warmup_steps`` steps, then cosine decay to ``min_lr_ratio`` times the
+        peak lr; default floor 0), or a factory ``optimizer -> lr scheduler``; stepped after
+        every optimisation step. Both backends build the same schedule
+        (:func:`labs.fit_common.make_scheduler`).
     clip_grad_norm: clip the global gradient norm to this value when given.
     device: ``"cpu"``, ``"cuda"`` or a ``torch.device``; default: the best available.
         The model is moved there.
@@ -478,7 +303,8 @@ def fit(
             raise ValueError(f"the NumPy engine runs on the CPU only; got device={device!r}")
         return scratch_fit(
             model, train_data, val_data, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-            loss_fn=loss_fn, weight_decay=weight_decay, scheduler=scheduler, clip_grad_norm=clip_grad_norm,
+            loss_fn=loss_fn, weight_decay=weight_decay, scheduler=scheduler, warmup_steps=warmup_steps,
+            min_lr_ratio=min_lr_ratio, clip_grad_norm=clip_grad_norm,
             seed=seed, progress=progress, eval_every=eval_every, max_steps=max_steps, shuffle=shuffle,
             drop_last=drop_last, callback=callback, eval_batch_size=eval_batch_size,
         )
@@ -490,41 +316,40 @@ def fit(
 
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module or a labs.scratch.nn.Module; got {type(model).__name__}")
-    _check_positive_int("epochs", epochs)
-    _check_positive_int("batch_size", batch_size)
-    _check_positive_int("eval_every", eval_every, allow_none=True)
-    _check_positive_int("max_steps", max_steps, allow_none=True)
-    if lr is not None and not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr must be a positive number; got {lr!r}")
-    if _is_pair(train_data):
+    check_positive_int("epochs", epochs)
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("eval_every", eval_every, allow_none=True)
+    check_positive_int("max_steps", max_steps, allow_none=True)
+    check_lr(lr)
+    if is_pair(train_data):
         check_pair(train_data, "train_data")
     elif isinstance(train_data, (tuple, list)) and len(train_data) != 2 or not isinstance(train_data, Iterable):
         raise describe_data_error(train_data, "train_data")
-    if val_data is not None and _is_pair(val_data):
+    if val_data is not None and is_pair(val_data):
         check_pair(val_data, "val_data")
 
     device = get_device() if device is None else torch.device(device)
     # Arrays go to the device once, not once per epoch.
-    if _is_pair(train_data):
+    if is_pair(train_data):
         train_data = _torch_pair(train_data, "train_data", device)
-    if val_data is not None and _is_pair(val_data):
+    if val_data is not None and is_pair(val_data):
         val_data = _torch_pair(val_data, "val_data", device)
     seed_everything(seed)
     generator = np.random.default_rng(seed)  # the shuffling order, shared with labs.scratch.train
     model.to(device)
     opt = _make_optimizer(optimizer, [p for p in model.parameters() if p.requires_grad], lr, weight_decay)
     labels = _targets_are_labels(train_data)
-    loss = _resolve_loss(loss_fn, labels)
-    ctx_factory = lambda: _autocast(device, amp)[0]  # noqa: E731 (a fresh context per step)
+    loss = resolve_loss(loss_fn, labels, _LOSSES)
+    ctx_factory = lambda: _autocast(device, amp)[0]
     _, scaler = _autocast(device, amp)
 
     history = History(backend="torch", device=str(device))
-    n_batches = _count_batches(train_data, batch_size, drop_last)
+    n_batches = count_batches(train_data, batch_size, drop_last)
     total = n_batches * epochs if n_batches is not None else None
     if max_steps is not None and total is not None:
         total = min(total, max_steps)
-    sched = make_scheduler(scheduler, opt, total)
-    bar = _progress_bar(total, progress, "train")
+    sched = make_scheduler(scheduler, opt, total, warmup_steps=warmup_steps, min_lr_ratio=min_lr_ratio)
+    bar = progress_bar(total, progress, "train")
     start_time = time.perf_counter()
 
     def run_eval(epoch_float):
@@ -566,7 +391,7 @@ def fit(
             # Keep losses on the device; one transfer per epoch avoids a sync per step on a GPU.
             losses.append(value.detach().float())
             sizes.append(len(xb))
-            if labels and _is_classification_target(yb):
+            if labels and is_classification_target(yb):
                 with torch.no_grad():
                     c, k = accuracy_counts(out.detach(), yb)
                 correct += c
@@ -598,38 +423,11 @@ def fit(
     return history
 
 
-def make_scheduler(scheduler, optimizer, total_steps: int | None):
-    """``None``; ``"cosine"`` (decay to 0 over all steps, either backend); or a factory(optimizer)."""
-    if scheduler is None:
-        return None
-    if isinstance(scheduler, str):
-        if scheduler != "cosine":
-            raise ValueError(f"scheduler must be None, 'cosine' or a factory(optimizer) -> scheduler; got {scheduler!r}")
-        if total_steps is None:
-            raise ValueError("scheduler='cosine' needs to know the number of steps: give max_steps= or sized data")
-        if type(optimizer).__module__.startswith("torch"):
-            from torch.optim.lr_scheduler import CosineAnnealingLR
-        else:
-            from labs.scratch.lr_scheduler import CosineAnnealingLR
-        return CosineAnnealingLR(optimizer, T_max=total_steps)
-    if not callable(scheduler):
-        raise TypeError(f"scheduler must be None, 'cosine' or a factory(optimizer) -> scheduler; got {type(scheduler).__name__}")
-    return scheduler(optimizer)
+def make_scheduler(scheduler, optimizer, total_steps: int | None, *, warmup_steps: int | None = None,
+                   min_lr_ratio: float | None = None):
+    """``None``, ``"cosine"``, ``"warmup_cosine"`` or a factory(optimizer), for a torch optimizer
+    (the rules: :func:`labs.fit_common.make_scheduler`)."""
+    from torch.optim import lr_scheduler
 
-
-def _count_batches(data, batch_size: int, drop_last: bool) -> int | None:
-    if _is_pair(data):
-        n = len(data[0])
-        return n // batch_size if drop_last else math.ceil(n / batch_size)
-    try:
-        return len(data)
-    except TypeError:
-        return None
-
-
-def _progress_bar(total, progress: bool, desc: str):
-    if not progress:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, leave=False)
+    return _make_scheduler(scheduler, optimizer, total_steps, lr_scheduler,
+                           warmup_steps=warmup_steps, min_lr_ratio=min_lr_ratio)

@@ -163,3 +163,105 @@ def test_no_batches_is_a_clear_error(backend):
     x, y = np.zeros((5, 3), np.float32), np.zeros(5, np.int64)
     with pytest.raises(ValueError, match="gave no batches"):
         fit(model, (x, y), epochs=1, batch_size=10, drop_last=True, lr=0.1, progress=False)
+
+
+# --------------------------------------------------------------------------- warm-up + cosine schedule
+
+
+def _logging_optimizer(backend, lrs):
+    """A factory for SGD that records the learning rate each step used."""
+    if backend == "torch":
+        base = torch.optim.SGD
+    else:
+        from labs.scratch import optim
+
+        base = optim.SGD
+
+    class Logged(base):
+        def step(self, *args, **kwargs):
+            lrs.append(self.param_groups[0]["lr"])
+            return super().step(*args, **kwargs)
+
+    return lambda params: Logged(params, lr=0.2)
+
+
+def _reference_warmup_cosine(steps, warmup, floor):
+    """torch's LambdaLR with the schedule written out here, independently of labs.fit_common."""
+    def factor(s):
+        if s < warmup:
+            return (s + 1) / warmup
+        progress = min(1.0, (s - warmup) / max(1, steps - warmup))
+        return floor + (1 - floor) * 0.5 * (1 + np.cos(np.pi * progress))
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.2)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    out = []
+    for _ in range(steps):
+        out.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return out
+
+
+@pytest.mark.parametrize("warmup,floor", [(4, 0.1), (0, 0.0), (1, 0.5)])
+def test_warmup_cosine_same_in_both_loops_and_as_torch_lambda_lr(warmup, floor):
+    x, y = _toy()
+    seen = {}
+    for backend in ["torch", "numpy"]:
+        seen[backend] = []
+        fit(BUILDERS[backend](), (x, y), epochs=2, batch_size=32, optimizer=_logging_optimizer(backend, seen[backend]),
+            scheduler="warmup_cosine", warmup_steps=warmup, min_lr_ratio=floor, progress=False)
+    expected = _reference_warmup_cosine(20, warmup, floor)
+    assert len(seen["torch"]) == len(seen["numpy"]) == 20
+    np.testing.assert_allclose(seen["torch"], expected, rtol=1e-12)
+    np.testing.assert_allclose(seen["numpy"], expected, rtol=1e-12)
+    if warmup > 1:
+        assert seen["numpy"][0] == pytest.approx(0.2 / warmup)  # the ramp really starts small
+    assert seen["numpy"][-1] >= 0.2 * floor
+
+
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_schedule_arguments_are_checked(backend):
+    x, y = _toy()
+    model = BUILDERS[backend]()
+    with pytest.raises(ValueError, match="needs warmup_steps"):
+        fit(model, (x, y), scheduler="warmup_cosine", progress=False)
+    with pytest.raises(ValueError, match="would be ignored"):
+        fit(model, (x, y), scheduler="cosine", warmup_steps=3, progress=False)
+    with pytest.raises(ValueError, match=r"warmup_steps must be in \[0, 10\]"):
+        fit(model, (x, y), batch_size=32, scheduler="warmup_cosine", warmup_steps=11, progress=False)
+    with pytest.raises(ValueError, match="min_ratio"):
+        fit(model, (x, y), scheduler="warmup_cosine", warmup_steps=1, min_lr_ratio=1.5, progress=False)
+    with pytest.raises(ValueError, match="warmup_cosine"):
+        fit(model, (x, y), scheduler="linear", progress=False)
+
+
+# --------------------------------------------------------------------------- import graph
+
+
+def _modules_after_import(module: str) -> set[str]:
+    import subprocess
+    import sys
+
+    code = f"import sys, {module}; print('\\n'.join(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    return set(out.stdout.split())
+
+
+def test_numpy_engine_imports_nothing_from_the_torch_side():
+    """No module of labs.scratch (its models and training loop included) loads torch or the torch loop."""
+    import pkgutil
+
+    import labs.scratch
+
+    names = sorted(m.name for m in pkgutil.walk_packages(labs.scratch.__path__, "labs.scratch."))
+    assert {"labs.scratch.train", "labs.scratch.nn.module", "labs.scratch.models.char_lm"} <= set(names)
+    loaded = _modules_after_import(", ".join(names))
+    assert set(names) <= loaded  # the probe really imported every module
+    torch_side = {m for m in loaded if m == "torch" or m.startswith("torch.") or m == "labs.train"}
+    assert not torch_side, f"labs.scratch imported the torch side: {sorted(torch_side)}"
+
+
+def test_shared_training_module_is_backend_neutral():
+    loaded = _modules_after_import("labs.fit_common")
+    assert not {m for m in loaded if m == "torch" or m.startswith(("torch.", "labs.scratch", "labs.train"))}

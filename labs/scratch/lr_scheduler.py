@@ -11,28 +11,11 @@ training), then a cosine decay to ``min_ratio`` of the peak.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
-__all__ = ["LRScheduler", "LambdaLR", "CosineAnnealingLR", "warmup_cosine"]
+from labs.fit_common import warmup_cosine  # one formula for both training loops
 
-
-def warmup_cosine(step: int, warmup: int, total: int, min_ratio: float = 0.0) -> float:
-    """The factor (in [min_ratio, 1]) that multiplies the peak learning rate at ``step``.
-
-    - steps 0 .. warmup-1: linear ramp (step + 1) / warmup, reaching 1 at step warmup - 1;
-    - steps warmup .. total: min_ratio + (1 - min_ratio) * (1 + cos(pi * progress)) / 2,
-      with progress going from 0 to 1; after ``total`` it stays at ``min_ratio``.
-
-    Use it with ``LambdaLR(opt, lambda s: warmup_cosine(s, warmup, total, min_ratio))``.
-    """
-    if warmup < 0 or total < 1 or warmup > total:
-        raise ValueError(f"warmup_cosine needs 0 <= warmup <= total and total >= 1; got warmup={warmup}, total={total}")
-    if not 0.0 <= min_ratio <= 1.0:
-        raise ValueError(f"warmup_cosine: min_ratio must be in [0, 1]; got {min_ratio}")
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+__all__ = ["CosineAnnealingLR", "LRScheduler", "LambdaLR", "warmup_cosine"]
 
 
 class LRScheduler:

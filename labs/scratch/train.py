@@ -1,6 +1,6 @@
 """The training loop of :mod:`labs.train`, for models built with the NumPy engine.
 
-Same call shape, same :class:`labs.train.History`, so a chapter trains a NumPy
+Same call shape, same :class:`labs.fit_common.History`, so a chapter trains a NumPy
 model and its PyTorch twin with one line each and compares the histories::
 
     from labs.train import fit           # dispatches here for a labs.scratch model
@@ -9,38 +9,43 @@ model and its PyTorch twin with one line each and compares the histories::
 Differences from the PyTorch loop, all forced by the engine: CPU only, no mixed
 precision (``amp`` is not a parameter), and data must be arrays or an iterable
 of ``(x, y)`` batches of arrays (torch tensors are converted to NumPy).
+
+What the two loops share comes from :mod:`labs.fit_common`; nothing here imports the
+torch loop or torch itself (a test checks the import graph).
 """
 
 from __future__ import annotations
 
-import math
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from labs.train import (
+from labs.fit_common import (
     History,
     Metrics,
-    _check_positive_int,
-    _is_classification_target,
-    _is_pair,
-    _progress_bar,
-    _resolve_loss,
+    accuracy_counts,
     batch_indices,
+    check_lr,
     check_pair,
+    check_positive_int,
+    count_batches,
     describe_data_error,
-    make_scheduler,
+    is_classification_target,
+    is_pair,
+    progress_bar,
+    resolve_loss,
 )
+from labs.fit_common import make_scheduler as _make_scheduler
 
-__all__ = ["fit", "evaluate", "predict", "cross_entropy", "mse"]
+__all__ = ["cross_entropy", "evaluate", "fit", "mse", "predict"]
 
 
 def _np(a) -> np.ndarray:
     """NumPy view of an array, a torch tensor or a labs.scratch Tensor."""
     if hasattr(a, "detach") and hasattr(a, "cpu"):  # torch.Tensor
         return a.detach().cpu().numpy()
-    if hasattr(a, "data") and isinstance(getattr(a, "data"), np.ndarray):  # scratch Tensor
+    if hasattr(a, "data") and isinstance(a.data, np.ndarray):  # scratch Tensor
         return a.data
     return np.asarray(a)
 
@@ -74,7 +79,7 @@ _LOSSES = {"cross_entropy": cross_entropy, "mse": mse}
 
 def _batches(data, name, batch_size, shuffle, rng, drop_last=False):
     """Yield NumPy (x, y) batches from an (x, y) pair or an iterable of batches."""
-    if _is_pair(data):
+    if is_pair(data):
         x, y = check_pair(data, name)
         x, y = _as_input(_np(x)), _np(y)
         if y.dtype == np.float64:
@@ -115,16 +120,6 @@ def _make_optimizer(optimizer, params, lr, weight_decay):
     raise TypeError(f"optimizer must be None, a name, a labs.scratch.optim optimizer or a factory(params); got {type(optimizer).__name__}")
 
 
-def _accuracy_counts(out: np.ndarray, y: np.ndarray) -> tuple[int, int]:
-    pred = out.argmax(-1)
-    if pred.shape != y.shape:
-        raise ValueError(
-            f"cannot compute accuracy: predictions have shape {pred.shape} (argmax over the last axis of "
-            f"outputs {out.shape}) but targets have shape {y.shape}"
-        )
-    return int((pred == y).sum()), int(y.size)
-
-
 def _clip_grad_norm(params, max_norm: float) -> float:
     grads = [p.grad for p in params if p.grad is not None]
     total = float(np.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for g in grads)))
@@ -136,13 +131,23 @@ def _clip_grad_norm(params, max_norm: float) -> float:
     return total
 
 
+def make_scheduler(scheduler, optimizer, total_steps: int | None, *, warmup_steps: int | None = None,
+                   min_lr_ratio: float | None = None):
+    """``None``, ``"cosine"``, ``"warmup_cosine"`` or a factory(optimizer), for an engine optimizer
+    (the rules, shared with the torch loop: :func:`labs.fit_common.make_scheduler`)."""
+    from labs.scratch import lr_scheduler
+
+    return _make_scheduler(scheduler, optimizer, total_steps, lr_scheduler,
+                           warmup_steps=warmup_steps, min_lr_ratio=min_lr_ratio)
+
+
 def evaluate(model, data, *, loss_fn=None, batch_size: int = 1024) -> Metrics:
     """Mean loss and accuracy of a NumPy-engine model on ``data`` (no graph, eval mode)."""
-    import labs.scratch as scratch
+    from labs import scratch
 
-    _check_positive_int("batch_size", batch_size)
-    labels = _is_classification_target(data[1]) if _is_pair(data) else None
-    loss = _resolve_loss(loss_fn, labels if labels is not None else True, _LOSSES)
+    check_positive_int("batch_size", batch_size)
+    labels = is_classification_target(data[1]) if is_pair(data) else None
+    loss = resolve_loss(loss_fn, labels if labels is not None else True, _LOSSES)
     was_training = getattr(model, "training", True)
     model.eval()
     total, count, correct, n_labels = 0.0, 0, 0, 0
@@ -154,9 +159,9 @@ def evaluate(model, data, *, loss_fn=None, batch_size: int = 1024) -> Metrics:
                 total += float(value.item()) * len(xb)
                 count += len(xb)
                 if labels is None:
-                    labels = _is_classification_target(yb)
+                    labels = is_classification_target(yb)
                 if labels:
-                    c, k = _accuracy_counts(out.data, yb)
+                    c, k = accuracy_counts(out.data, yb)
                     correct += c
                     n_labels += k
     finally:
@@ -168,7 +173,7 @@ def evaluate(model, data, *, loss_fn=None, batch_size: int = 1024) -> Metrics:
 
 def predict(model, x, *, batch_size: int = 1024) -> np.ndarray:
     """The model's outputs for inputs ``x`` as a NumPy array (eval mode, no graph)."""
-    import labs.scratch as scratch
+    from labs import scratch
 
     x = _as_input(_np(x))
     was_training = getattr(model, "training", True)
@@ -193,6 +198,8 @@ def fit(
     loss_fn: Callable | str | None = None,
     weight_decay: float = 0.0,
     scheduler: Callable | str | None = None,
+    warmup_steps: int | None = None,
+    min_lr_ratio: float | None = None,
     clip_grad_norm: float | None = None,
     seed: int = 0,
     progress: bool = True,
@@ -208,19 +215,18 @@ def fit(
     ``seed`` seeds the engine (``labs.scratch.manual_seed``, used by dropout) and
     the shuffling generator, so two identical calls give identical losses.
     """
-    import labs.scratch as scratch
+    from labs import scratch
 
-    _check_positive_int("epochs", epochs)
-    _check_positive_int("batch_size", batch_size)
-    _check_positive_int("eval_every", eval_every, allow_none=True)
-    _check_positive_int("max_steps", max_steps, allow_none=True)
-    if lr is not None and not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr must be a positive number; got {lr!r}")
+    check_positive_int("epochs", epochs)
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("eval_every", eval_every, allow_none=True)
+    check_positive_int("max_steps", max_steps, allow_none=True)
+    check_lr(lr)
     if not hasattr(model, "parameters"):
         raise TypeError(f"model must be a labs.scratch.nn.Module; got {type(model).__name__}")
-    if _is_pair(train_data):
+    if is_pair(train_data):
         check_pair(train_data, "train_data")
-    if val_data is not None and _is_pair(val_data):
+    if val_data is not None and is_pair(val_data):
         check_pair(val_data, "val_data")
 
     if hasattr(scratch, "manual_seed"):
@@ -228,20 +234,16 @@ def fit(
     rng = np.random.default_rng(seed)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = _make_optimizer(optimizer, params, lr, weight_decay)
-    labels = _is_classification_target(train_data[1]) if _is_pair(train_data) else True
-    loss = _resolve_loss(loss_fn, labels, _LOSSES)
+    labels = is_classification_target(train_data[1]) if is_pair(train_data) else True
+    loss = resolve_loss(loss_fn, labels, _LOSSES)
 
     history = History(backend="numpy", device="cpu")
-    if _is_pair(train_data):
-        n = len(train_data[0])
-        n_batches = n // batch_size if drop_last else math.ceil(n / batch_size)
-    else:
-        n_batches = len(train_data) if hasattr(train_data, "__len__") else None
+    n_batches = count_batches(train_data, batch_size, drop_last)
     total = n_batches * epochs if n_batches is not None else None
     if max_steps is not None and total is not None:
         total = min(total, max_steps)
-    sched = make_scheduler(scheduler, opt, total)
-    bar = _progress_bar(total, progress, "train (numpy)")
+    sched = make_scheduler(scheduler, opt, total, warmup_steps=warmup_steps, min_lr_ratio=min_lr_ratio)
+    bar = progress_bar(total, progress, "train (numpy)")
     start_time = time.perf_counter()
 
     def run_eval(epoch_float):
@@ -273,8 +275,8 @@ def fit(
                 sched.step()
             losses.append(float(value.item()))
             sizes.append(len(xb))
-            if labels and _is_classification_target(yb):
-                c, k = _accuracy_counts(out.data, yb)
+            if labels and is_classification_target(yb):
+                c, k = accuracy_counts(out.data, yb)
                 correct += c
                 counted += k
             history.steps += 1
