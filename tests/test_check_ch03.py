@@ -59,6 +59,12 @@ def temperature_naive(z, tau):
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def temperature_no_keepdims(z, tau):
+    z = np.asarray(z, dtype=float) / tau
+    e = np.exp(z - z.max(axis=-1))  # fine for one row, a broadcasting error for a batch
+    return e / e.sum(axis=-1)
+
+
 def temperature_times(z, tau):
     return temperature_right(z, 1 / tau) if tau > 0 else temperature_right(z, tau)
 
@@ -133,6 +139,7 @@ RIGHT = {
 WRONG = [
     (ch03.softmax_with_temperature, temperature_naive, "subtract each row's maximum"),
     (ch03.softmax_with_temperature, temperature_times, "multiplied by tau"),
+    (ch03.softmax_with_temperature, temperature_no_keepdims, "keepdims=True"),
     (ch03.softmax_with_temperature, temperature_no_check, "ValueError"),
     (ch03.silu_derivative, silu_sigmoid_only, "product rule also gives"),
     (ch03.silu_derivative, silu_sigmoid_derivative, "sigmoid's derivative"),

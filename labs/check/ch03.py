@@ -44,7 +44,8 @@ def softmax_with_temperature(fn) -> None:
     ]
     for text, z, tau in cases:
         expected = torch.softmax(torch.as_tensor(z) / tau, dim=-1).numpy()
-        got = call_student(ex, fn, (z.copy(), tau), text)
+        got = call_student(ex, fn, (z.copy(), tau), text,
+                           hint="keep the reduced axis, z.max(axis=-1, keepdims=True), so that it broadcasts against z")
         hint = "divide the logits by tau first, then subtract each row's maximum (keepdims=True) before np.exp"
         arr = _maybe_array(got)
         if arr is not None and arr.shape == expected.shape and np.all(np.isfinite(arr)):
