@@ -239,7 +239,7 @@ def test_hidden_fusion_logits_are_the_mlps_scores_and_interact():
     rng = np.random.default_rng(1)
     a, b = rng.normal(size=(300, 2)), rng.normal(size=(300, 2))
     y = (a[:, 0] * b[:, 0] > 0).astype(int)  # XOR-like: only an interaction predicts it
-    model = fit_hidden_fusion((a, b), y, hidden=16)
+    model = fit_hidden_fusion((a, b), y, hidden=16, max_iter=3000)
     logits = hidden_fusion_logits(model, a, b)
     # scikit-learn keeps one logit for two classes; its probability is the sigmoid of it
     p1 = 1 / (1 + np.exp(-logits[:, 0])) if logits.shape[1] == 1 else softmax(logits, axis=1)[:, 1]

@@ -103,7 +103,7 @@ def softmax_of_linear(W, c, a, b) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def fit_hidden_fusion(train_views, y_train, hidden: int = 64, seed: int = 0):
+def fit_hidden_fusion(train_views, y_train, hidden: int = 64, seed: int = 0, max_iter: int = 400):
     """Early fusion with one hidden ReLU layer on [a; b] (scikit-learn ``MLPClassifier``).
 
     The hidden units see both views at once, so the class scores can depend on
@@ -113,7 +113,7 @@ def fit_hidden_fusion(train_views, y_train, hidden: int = 64, seed: int = 0):
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):
-        return MLPClassifier(hidden_layer_sizes=(hidden,), alpha=1e-3, max_iter=400, random_state=seed).fit(
+        return MLPClassifier(hidden_layer_sizes=(hidden,), alpha=1e-3, max_iter=max_iter, random_state=seed).fit(
             np.hstack(train_views), y_train)
 
 
