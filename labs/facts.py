@@ -29,6 +29,8 @@ __all__ = [
     "metric_values",
     "plot_model_sizes",
     "plot_milestones",
+    "milestone_year",
+    "html_table",
 ]
 
 
@@ -156,7 +158,9 @@ MODEL_FACTS: tuple[ModelFact, ...] = (
 MILESTONES: tuple[Milestone, ...] = (
     Milestone(1958, "Rosenblatt's perceptron learns a linear threshold unit from examples", "rosenblatt1958perceptron"),
     Milestone(1969, "Minsky and Papert: one-layer perceptrons cannot compute XOR or connectedness", "minsky1969perceptrons"),
-    Milestone(1986, "Back-propagation trains networks with hidden layers", "rumelhart1986backprop"),
+    Milestone(1970, "Linnainmaa: reverse-mode differentiation, the algorithm inside back-propagation", "linnainmaa1970representation"),
+    Milestone(1974, "Werbos proposes training networks by propagating errors backwards", "werbos1974beyond"),
+    Milestone(1986, "Back-propagation shown to teach hidden layers useful features", "rumelhart1986backprop"),
     Milestone(1989, "A convolutional network trained by back-propagation reads zip codes", "lecun1989backprop"),
     Milestone(1997, "LSTM: a recurrent cell that keeps information over long sequences", "hochreiter1997lstm"),
     Milestone(1998, "LeNet-5 reads handwritten digits and bank cheques", "lecun1998gradient"),
@@ -187,6 +191,30 @@ def fact(name: str) -> ModelFact:
             return row
     names = ", ".join(r.name for r in MODEL_FACTS)
     raise KeyError(f"no model called {name!r} in MODEL_FACTS; the names are: {names}")
+
+
+def milestone_year(cite: str) -> int:
+    """The year of the milestone whose source is the BibTeX key ``cite``."""
+    for m in MILESTONES:
+        if m.cite == cite:
+            return m.year
+    keys = ", ".join(m.cite for m in MILESTONES)
+    raise KeyError(f"no milestone cites {cite!r}; the keys are: {keys}")
+
+
+def html_table(header: list[str], rows: list[list]) -> str:
+    """An HTML table of ``rows`` under ``header``, every cell escaped.
+
+    Jupyter Book renders a notebook's markdown *outputs* as CommonMark, which has
+    no tables, so a table computed in a cell is displayed as HTML instead.
+    """
+    import html
+
+    if any(len(r) != len(header) for r in rows):
+        raise ValueError(f"every row needs {len(header)} cells, one per column of {header!r}")
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def training_flops(n_params: float, n_tokens: float) -> float:

@@ -33,6 +33,7 @@ __all__ = [
     "sgd_step",
     "adam_step",
     "adamw_step",
+    "adagrad_step",
     "METHODS",
     "optimize",
     "optimize_autograd",
@@ -239,6 +240,21 @@ def adamw_step(param, grad, state: dict, *, lr: float = 1e-3, betas: tuple[float
     param = param * (1 - lr * weight_decay)  # decoupled: not rescaled by the adaptive denominator
     m, v, t = _adam_moments(g, state, betas)
     return _adam_update(param, m, v, t, lr, betas, eps)
+
+
+def adagrad_step(param, grad, state: dict, *, lr: float = 1e-2, eps: float = 1e-10, initial_accumulator_value: float = 0.0) -> np.ndarray:
+    """One step of ``torch.optim.Adagrad`` (no lr decay, no weight decay).
+
+    ``state["sum"]`` accumulates every squared gradient, coordinate by coordinate, and the
+    step divides by its square root: a coordinate that has seen large gradients takes
+    small steps from then on. Nothing is ever forgotten, so every coordinate's step
+    shrinks over time, each at its own pace.
+    """
+    param, g = _check_step_inputs("adagrad_step", param, grad, lr)
+    total = state.get("sum", np.full_like(g, float(initial_accumulator_value))) + g * g
+    state["sum"] = total
+    state["step"] = state.get("step", 0) + 1
+    return param - lr * g / (np.sqrt(total) + eps)
 
 
 # name -> (step function, default hyper-parameters, torch.optim class name)

@@ -12,48 +12,39 @@ from labs.check import ExerciseFailed, ch01, ch02
 # --------------------------------------------------------------------------- Chapter 1
 
 
-def step_right(w, b, x, y, lr=1.0):
-    if y * (np.dot(w, x) + b) <= 0:
-        return w + lr * y * x, b + lr * y
-    return w, b
+def flops_right(widths, tokens):
+    weights = [a * b for a, b in zip(widths[:-1], widths[1:])]
+    return 6 * sum(weights) * tokens - 2 * weights[0] * tokens  # the first layer computes no input gradient
 
 
-def step_strict(w, b, x, y, lr=1.0):  # a score of exactly 0 is not treated as a mistake
-    if y * (np.dot(w, x) + b) < 0:
-        return w + lr * y * x, b + lr * y
-    return w, b
+def flops_6nd(widths, tokens):
+    return 6 * sum(a * b for a, b in zip(widths[:-1], widths[1:])) * tokens
 
 
-def step_always(w, b, x, y, lr=1.0):  # updates even on correct points
-    return w + lr * y * x, b + lr * y
+def flops_forward_only(widths, tokens):
+    return 2 * sum(a * b for a, b in zip(widths[:-1], widths[1:])) * tokens
 
 
-def step_no_bias(w, b, x, y, lr=1.0):
-    if y * (np.dot(w, x) + b) <= 0:
-        return w + lr * y * x, b
-    return w, b
-
-
-def test_perceptron_step_passes_the_rule(capsys):
-    ch01.perceptron_step(step_right)
+def test_predict_training_flops_passes_the_measured_count(capsys):
+    ch01.predict_training_flops(flops_right)
     assert "Exercise 1.1 passed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
     "wrong, says",
-    [(step_strict, "exactly 0 counts as a mistake"), (step_always, "unchanged"), (step_no_bias, "new_b")],
+    [(flops_6nd, "first layer"), (flops_forward_only, "forward pass alone"), (lambda w, t: 1, "forward: 2 FLOPs")],
 )
-def test_perceptron_step_catches(wrong, says):
+def test_predict_training_flops_catches(wrong, says):
     with pytest.raises(ExerciseFailed, match=says) as info:
-        ch01.perceptron_step(wrong)
-    assert "expected" in str(info.value) and "got" in str(info.value)
+        ch01.predict_training_flops(wrong)
+    assert "measures" in str(info.value) and "prediction" in str(info.value)
 
 
-def test_perceptron_step_reports_a_crash_and_a_wrong_return_type():
+def test_predict_training_flops_reports_a_crash_and_a_wrong_return_type():
     with pytest.raises(ExerciseFailed, match="raised ZeroDivisionError"):
-        ch01.perceptron_step(lambda w, b, x, y, lr=1.0: 1 / 0)
-    with pytest.raises(ExerciseFailed, match="pair"):
-        ch01.perceptron_step(lambda w, b, x, y, lr=1.0: w)
+        ch01.predict_training_flops(lambda w, t: 1 / 0)
+    with pytest.raises(ExerciseFailed, match="a number"):
+        ch01.predict_training_flops(lambda w, t: "many")
 
 
 def test_stub_errors_reach_the_student():
@@ -61,7 +52,30 @@ def test_stub_errors_reach_the_student():
         raise NotImplementedError("Exercise 1.1: do it")
 
     with pytest.raises(NotImplementedError, match="Exercise 1.1"):
-        ch01.perceptron_step(stub)
+        ch01.predict_training_flops(stub)
+
+
+def distill_right(nt, ns, dt, dd):
+    return 6 * nt * dt + 2 * nt * dd + 6 * ns * dd
+
+
+def test_distillation_flops(capsys):
+    ch01.distillation_flops(distill_right)
+    assert "Exercise 1.5 passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "wrong, says",
+    [
+        (lambda nt, ns, dt, dd: 6 * ns * dd, "only the student"),
+        (lambda nt, ns, dt, dd: 6 * nt * dt + 6 * ns * dd, "forward pass"),
+        (lambda nt, ns, dt, dd: 6 * nt * dt, "6 N D to train the teacher"),
+    ],
+)
+def test_distillation_flops_catches(wrong, says):
+    with pytest.raises(ExerciseFailed, match=says) as info:
+        ch01.distillation_flops(wrong)
+    assert "expected" in str(info.value) and "got" in str(info.value)
 
 
 def xor_right():
@@ -226,56 +240,6 @@ def test_next_token_windows_catches(wrong, says):
         ch02.next_token_windows(wrong)
 
 
-def masked_right(ids, positions, mask_id, ignore_index=-100):
-    ids = np.asarray(ids)
-    inputs = ids.copy()
-    labels = np.full_like(ids, ignore_index)
-    inputs[positions] = mask_id
-    labels[positions] = ids[positions]
-    return inputs, labels
-
-
-def masked_label_is_mask(ids, positions, mask_id, ignore_index=-100):
-    inputs, labels = masked_right(ids, positions, mask_id, ignore_index)
-    labels[positions] = mask_id
-    return inputs, labels
-
-
-def masked_in_place(ids, positions, mask_id, ignore_index=-100):
-    labels = np.full_like(ids, ignore_index)
-    labels[positions] = ids[positions]
-    ids[positions] = mask_id
-    return ids, labels
-
-
-def masked_no_ignore(ids, positions, mask_id, ignore_index=-100):
-    inputs, _ = masked_right(ids, positions, mask_id, ignore_index)
-    return inputs, np.asarray(ids).copy()
-
-
-def masked_hard_coded(ids, positions, mask_id, ignore_index=-100):
-    return masked_right(ids, positions, mask_id, -100)
-
-
-def test_masked_pairs(capsys):
-    ch02.masked_pairs(masked_right)
-    assert "Exercise 2.2 passed" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize(
-    "wrong, says",
-    [
-        (masked_label_is_mask, "labels at the masked positions are the mask id"),
-        (masked_in_place, "in place"),
-        (masked_no_ignore, "ignore_index"),
-        (masked_hard_coded, "hard-coded"),
-    ],
-)
-def test_masked_pairs_catches(wrong, says):
-    with pytest.raises(ExerciseFailed, match=says):
-        ch02.masked_pairs(wrong)
-
-
 def two_hop_right(triples, subject, first_relation, second_relation):
     middle = {o for s, r, o in triples if s == subject and r == first_relation}
     return {o for s, r, o in triples if s in middle and r == second_relation}
@@ -308,38 +272,123 @@ def test_two_hop_catches(wrong, says):
         ch02.two_hop(wrong)
 
 
-def fusion_right(prob_a, prob_b, weight=0.5):
-    a, b = np.asarray(prob_a, float), np.asarray(prob_b, float)
-    if a.shape != b.shape or not 0 <= weight <= 1:
-        raise ValueError("bad")
-    return weight * a + (1 - weight) * b
+# --------------------------------------------------------------------------- Chapter 2, new exercises
 
 
-def fusion_swapped(prob_a, prob_b, weight=0.5):
-    return fusion_right(prob_b, prob_a, weight)
+def snippet_right(W, b, X, T):
+    Z = X @ W.T + b
+    Y = np.maximum(Z, 0.0)
+    dZ = 2 * (Y - T) / Y.size * (Z > 0)
+    return float(np.mean((Y - T) ** 2)), dZ.T @ X, dZ.sum(axis=0)
 
 
-def fusion_product(prob_a, prob_b, weight=0.5):
-    a, b = np.asarray(prob_a, float), np.asarray(prob_b, float)
-    if a.shape != b.shape or not 0 <= weight <= 1:
-        raise ValueError("bad")
-    p = a**weight * b ** (1 - weight)
-    return p / p.sum(axis=1, keepdims=True)
+def snippet_no_relu(W, b, X, T):  # the source's mistake
+    Z = X @ W.T + b
+    Y = np.maximum(Z, 0.0)
+    dZ = 2 * (Y - T) / Y.size
+    return float(np.mean((Y - T) ** 2)), dZ.T @ X, dZ.sum(axis=0)
 
 
-def fusion_no_check(prob_a, prob_b, weight=0.5):
-    return weight * np.asarray(prob_a) + (1 - weight) * np.asarray(prob_b)[:, : np.asarray(prob_a).shape[1]]
+def snippet_transposed(W, b, X, T):
+    loss, dW, db = snippet_right(W, b, X, T)
+    return loss, dW.T, db
 
 
-def test_late_fusion(capsys):
-    ch02.late_fusion(fusion_right)
+def snippet_no_mean(W, b, X, T):
+    Z = X @ W.T + b
+    Y = np.maximum(Z, 0.0)
+    dZ = 2 * (Y - T) * (Z > 0)
+    return float(np.mean((Y - T) ** 2)), dZ.T @ X, dZ.sum(axis=0)
+
+
+def test_fixed_seed_snippet(capsys):
+    ch02.fixed_seed_snippet(snippet_right)
     assert "Exercise 2.4 passed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
     "wrong, says",
-    [(fusion_swapped, "share of prob_a"), (fusion_product, "veto"), (fusion_no_check, "ValueError")],
+    [(snippet_no_relu, "source's mistake"), (snippet_transposed, "shape of W"), (snippet_no_mean, "times the right one")],
 )
-def test_late_fusion_catches(wrong, says):
+def test_fixed_seed_snippet_catches(wrong, says):
+    with pytest.raises(ExerciseFailed, match=says) as info:
+        ch02.fixed_seed_snippet(wrong)
+    assert "expected" in str(info.value)
+
+
+def halve_right(sizes, errors):
+    slope, _ = np.polyfit(np.log(sizes), np.log(errors), 1)
+    return max(sizes) * 2 ** (-1 / slope)
+
+
+def halve_wrong_sign(sizes, errors):
+    slope, _ = np.polyfit(np.log(sizes), np.log(errors), 1)
+    return max(sizes) * 2 ** (1 / slope)
+
+
+def halve_two_points(sizes, errors):
+    slope = (np.log(errors[-1]) - np.log(errors[0])) / (np.log(sizes[-1]) - np.log(sizes[0]))
+    return max(sizes) * 2 ** (-1 / slope)
+
+
+def test_examples_to_halve_error(capsys):
+    ch02.examples_to_halve_error(halve_right)
+    out = capsys.readouterr().out
+    assert "Exercise 2.5 passed" in out and "measured at" in out
+
+
+@pytest.mark.parametrize("wrong, says", [(halve_wrong_sign, "the sign"), (halve_two_points, "least squares")])
+def test_examples_to_halve_error_catches(wrong, says):
     with pytest.raises(ExerciseFailed, match=says):
-        ch02.late_fusion(wrong)
+        ch02.examples_to_halve_error(wrong)
+
+
+def bert_right(ids, positions, kinds, mask_id, random_ids, ignore_index=-100):
+    ids = np.asarray(ids)
+    inputs, labels = ids.copy(), np.full_like(ids, ignore_index)
+    for p, k, r in zip(positions, kinds, random_ids):
+        labels[p] = ids[p]
+        inputs[p] = mask_id if k == "mask" else (r if k == "random" else ids[p])
+    return inputs, labels
+
+
+def bert_only_masked_labelled(ids, positions, kinds, mask_id, random_ids, ignore_index=-100):
+    inputs, labels = bert_right(ids, positions, kinds, mask_id, random_ids, ignore_index)
+    for p, k in zip(positions, kinds):
+        if k != "mask":
+            labels[p] = ignore_index
+    return inputs, labels
+
+
+def bert_all_masked(ids, positions, kinds, mask_id, random_ids, ignore_index=-100):
+    return bert_right(ids, positions, ["mask"] * len(positions), mask_id, random_ids, ignore_index)
+
+
+def bert_in_place(ids, positions, kinds, mask_id, random_ids, ignore_index=-100):
+    labels = np.full_like(ids, ignore_index)
+    labels[positions] = ids[positions]
+    ids[positions] = mask_id
+    return ids, labels
+
+
+def bert_hard_coded(ids, positions, kinds, mask_id, random_ids, ignore_index=-100):
+    return bert_right(ids, positions, kinds, mask_id, random_ids, -100)
+
+
+def test_bert_masked_pairs(capsys):
+    ch02.bert_masked_pairs(bert_right)
+    assert "Exercise 2.2 passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "wrong, says",
+    [
+        (bert_only_masked_labelled, "carry no label"),
+        (bert_all_masked, "'random' puts"),
+        (bert_in_place, "in place"),
+        (bert_hard_coded, "hard-coded"),
+    ],
+)
+def test_bert_masked_pairs_catches(wrong, says):
+    with pytest.raises(ExerciseFailed, match=says):
+        ch02.bert_masked_pairs(wrong)

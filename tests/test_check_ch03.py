@@ -3,11 +3,8 @@ useful hint, and lets a stub's NotImplementedError through."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
-from scipy.special import erf
 
 from labs.check import ExerciseFailed
 from labs.check import ch03
@@ -16,28 +13,29 @@ from labs.check import ch03
 # ----------------------------------------------------------------------------- right answers
 
 
-def softmax_right(z):
-    z = np.asarray(z, dtype=float)
+def temperature_right(z, tau):
+    if tau <= 0:
+        raise ValueError("tau must be positive")
+    z = np.asarray(z, dtype=float) / tau
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def gelu_derivative_right(z):
-    z = np.asarray(z, dtype=float)
-    return 0.5 * (1 + erf(z / math.sqrt(2))) + z * np.exp(-0.5 * z**2) / math.sqrt(2 * math.pi)
+def silu_derivative_right(z):
+    s = 1 / (1 + np.exp(-np.asarray(z, dtype=float)))
+    return s * (1 + np.asarray(z) * (1 - s))
 
 
-def adam_right(param, grad, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
-    m = betas[0] * m + (1 - betas[0]) * grad
-    v = betas[1] * v + (1 - betas[1]) * grad**2
-    m_hat, v_hat = m / (1 - betas[0] ** t), v / (1 - betas[1] ** t)
-    return param - lr * m_hat / (np.sqrt(v_hat) + eps), m, v
+def lr_limit_right(X):
+    return 2 / np.linalg.eigvalsh(2 * X.T @ X / len(X))[-1]
 
 
-def normal_equations_right(X, y):
-    A = np.hstack([X, np.ones((len(X), 1))])
-    theta = np.linalg.solve(A.T @ A, A.T @ y)
-    return theta[:-1], theta[-1]
+def seed_regression_right(x, y, lr=0.5, steps=2000):
+    t1, t0 = 0.0, 0.0
+    for _ in range(steps):
+        r = t1 * x + t0 - y
+        t1, t0 = t1 - lr * np.mean(r * x), t0 - lr * np.mean(r)
+    return t1, t0
 
 
 def hidden_right(x, W1, b1, w2, b2, t):
@@ -54,41 +52,59 @@ def bce_right(z, t):
 # ----------------------------------------------------------------------------- wrong answers
 
 
-def softmax_naive(z):
-    e = np.exp(np.asarray(z, dtype=float))
+def temperature_naive(z, tau):
+    if tau <= 0:
+        raise ValueError("tau must be positive")
+    e = np.exp(np.asarray(z, dtype=float) / tau)
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def softmax_whole_array(z):
-    z = np.asarray(z, dtype=float)
-    e = np.exp(z - z.max())
-    return e / e.sum()  # normalises over the whole batch, not per row
+def temperature_no_keepdims(z, tau):
+    z = np.asarray(z, dtype=float) / tau
+    e = np.exp(z - z.max(axis=-1))  # fine for one row, a broadcasting error for a batch
+    return e / e.sum(axis=-1)
 
 
-def gelu_derivative_phi_only(z):
-    return 0.5 * (1 + erf(np.asarray(z, dtype=float) / math.sqrt(2)))
+def temperature_times(z, tau):
+    return temperature_right(z, 1 / tau) if tau > 0 else temperature_right(z, tau)
 
 
-def gelu_derivative_tanh_approx(z):
-    z = np.asarray(z, dtype=float)
-    c = math.sqrt(2 / math.pi)
-    u = c * (z + 0.044715 * z**3)
-    return 0.5 * (1 + np.tanh(u)) + 0.5 * z * (1 - np.tanh(u) ** 2) * c * (1 + 3 * 0.044715 * z**2)
+def temperature_no_check(z, tau):
+    return temperature_right(z, abs(tau) or 1.0)
 
 
-def adam_no_bias_correction(param, grad, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
-    m = betas[0] * m + (1 - betas[0]) * grad
-    v = betas[1] * v + (1 - betas[1]) * grad**2
-    return param - lr * m / (np.sqrt(v) + eps), m, v
+def silu_sigmoid_only(z):
+    return 1 / (1 + np.exp(-np.asarray(z, dtype=float)))
 
 
-def adam_returns_hat(param, grad, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
-    p, m, v = adam_right(param, grad, m, v, t, lr, betas, eps)
-    return p, m / (1 - betas[0] ** t), v / (1 - betas[1] ** t)
+def silu_sigmoid_derivative(z):
+    s = 1 / (1 + np.exp(-np.asarray(z, dtype=float)))
+    return s * (1 - s)
 
 
-def normal_equations_no_bias(X, y):
-    return np.linalg.solve(X.T @ X, X.T @ y), 0.0
+def lr_limit_smallest(X):
+    return 2 / np.linalg.eigvalsh(2 * X.T @ X / len(X))[0]
+
+
+def lr_limit_no_two(X):
+    return 2 / np.linalg.eigvalsh(X.T @ X / len(X))[-1]
+
+
+def seed_regression_summed(x, y, lr=0.5, steps=2000):  # the source sums the gradient
+    t1, t0 = 0.0, 0.0
+    for _ in range(steps):
+        r = t1 * x + t0 - y
+        t1, t0 = t1 - lr * np.sum(r * x), t0 - lr * np.sum(r)
+    return t1, t0
+
+
+def seed_regression_sigmoid(x, y, lr=0.5, steps=2000):  # the source keeps the sigmoid
+    t1, t0 = 0.0, 0.0
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-(t1 * x + t0)))
+        r = p - y
+        t1, t0 = t1 - lr * np.mean(r * x), t0 - lr * np.mean(r)
+    return t1, t0
 
 
 def hidden_times_activation(x, W1, b1, w2, b2, t):
@@ -112,22 +128,26 @@ def bce_naive(z, t):
 # ----------------------------------------------------------------------------- tests
 
 RIGHT = {
-    ch03.stable_softmax: softmax_right,
-    ch03.gelu_derivative: gelu_derivative_right,
-    ch03.adam_step: adam_right,
-    ch03.normal_equations: normal_equations_right,
+    ch03.softmax_with_temperature: temperature_right,
+    ch03.silu_derivative: silu_derivative_right,
+    ch03.largest_stable_lr: lr_limit_right,
+    ch03.fixed_seed_regression: seed_regression_right,
     ch03.hidden_layer_gradient: hidden_right,
     ch03.bce_with_logits: bce_right,
 }
 
 WRONG = [
-    (ch03.stable_softmax, softmax_naive, "subtract the maximum"),
-    (ch03.stable_softmax, softmax_whole_array, "last axis"),
-    (ch03.gelu_derivative, gelu_derivative_phi_only, "product rule"),
-    (ch03.gelu_derivative, gelu_derivative_tanh_approx, "tanh"),
-    (ch03.adam_step, adam_no_bias_correction, "bias correction"),
-    (ch03.adam_step, adam_returns_hat, "first moment"),
-    (ch03.normal_equations, normal_equations_no_bias, "intercept"),
+    (ch03.softmax_with_temperature, temperature_naive, "subtract each row's maximum"),
+    (ch03.softmax_with_temperature, temperature_times, "multiplied by tau"),
+    (ch03.softmax_with_temperature, temperature_no_keepdims, "keepdims=True"),
+    (ch03.softmax_with_temperature, temperature_no_check, "ValueError"),
+    (ch03.silu_derivative, silu_sigmoid_only, "product rule also gives"),
+    (ch03.silu_derivative, silu_sigmoid_derivative, "sigmoid's derivative"),
+    (ch03.largest_stable_lr, lr_limit_smallest, "smallest eigenvalue"),
+    (ch03.largest_stable_lr, lr_limit_no_two, "factor 2"),
+    (ch03.largest_stable_lr, lr_limit_no_two, "measured: gradient descent at 0.98 x your lr"),
+    (ch03.fixed_seed_regression, seed_regression_summed, "average it"),
+    (ch03.fixed_seed_regression, seed_regression_sigmoid, "drop it"),
     (ch03.hidden_layer_gradient, hidden_times_activation, "weight w2"),
     (ch03.hidden_layer_gradient, hidden_no_relu_derivative, "relu'"),
     (ch03.bce_with_logits, bce_naive, "log1p"),
@@ -169,4 +189,4 @@ def test_grader_reports_a_missing_return_and_a_crash(grader):
 
 def test_grader_rejects_something_that_is_not_a_function():
     with pytest.raises(ExerciseFailed, match="expected a function"):
-        ch03.stable_softmax(np.array([1.0, 2.0]))
+        ch03.softmax_with_temperature(np.array([1.0, 2.0]))

@@ -211,3 +211,80 @@ def test_concept_map_draws_every_relation():
     ax = draw_concept_map()
     assert len(ax.patches) == len(RELATIONS)
     plt.close("all")
+
+
+# --------------------------------------------------------------------------- early fusion: additive scores, and a hidden layer
+
+
+def test_early_fusion_formula_matches_scikit_learn_and_is_additive():
+    from sklearn.linear_model import LogisticRegression
+
+    from labs.concepts.fusion import interaction_strength, softmax_of_linear
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(120, 3)), rng.normal(size=(120, 2))
+    y = (a[:, 0] + b[:, 1] > 0).astype(int) + (a[:, 1] > 1)
+    model = LogisticRegression(max_iter=2000).fit(np.hstack([a, b]), y)
+    assert np.allclose(softmax_of_linear(model.coef_, model.intercept_, a, b), model.predict_proba(np.hstack([a, b])))
+    additive = interaction_strength(lambda p, q: model.decision_function(np.hstack([p, q])), a, b)
+    product = interaction_strength(lambda p, q: (p[:, :1] * q[:, :1]) @ np.ones((1, 3)), a, b)
+    assert additive < 1e-12 and product > 0.1
+
+
+def test_hidden_fusion_logits_are_the_mlps_scores_and_interact():
+    from scipy.special import softmax
+
+    from labs.concepts.fusion import fit_hidden_fusion, hidden_fusion_logits, interaction_strength
+
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(300, 2)), rng.normal(size=(300, 2))
+    y = (a[:, 0] * b[:, 0] > 0).astype(int)  # XOR-like: only an interaction predicts it
+    model = fit_hidden_fusion((a, b), y, hidden=16, max_iter=3000)
+    logits = hidden_fusion_logits(model, a, b)
+    # scikit-learn keeps one logit for two classes; its probability is the sigmoid of it
+    p1 = 1 / (1 + np.exp(-logits[:, 0])) if logits.shape[1] == 1 else softmax(logits, axis=1)[:, 1]
+    assert np.allclose(p1, model.predict_proba(np.hstack([a, b]))[:, 1])
+    assert interaction_strength(lambda p, q: hidden_fusion_logits(model, p, q), a, b) > 0.1
+
+
+def test_interaction_strength_rejects_mismatched_views():
+    from labs.concepts.fusion import interaction_strength
+
+    with pytest.raises(ValueError, match="two views"):
+        interaction_strength(lambda p, q: p, np.zeros((3, 1)), np.zeros((4, 1)))
+
+
+# --------------------------------------------------------------------------- multi-task
+
+
+def test_multitask_loss_is_the_weighted_sum_and_checks_its_inputs():
+    import torch.nn.functional as F
+
+    from labs.concepts.multitask import multitask_loss
+
+    torch.manual_seed(0)
+    za, zb = torch.randn(4, 3), torch.randn(5, 2)
+    ya, yb = torch.tensor([0, 1, 2, 0]), torch.tensor([1, 0, 1, 1, 0])
+    got = multitask_loss([za, zb], [ya, yb], [0.5, 2.0])
+    assert torch.isclose(got, 0.5 * F.cross_entropy(za, ya) + 2.0 * F.cross_entropy(zb, yb))
+    with pytest.raises(ValueError, match="one weight per task"):
+        multitask_loss([za], [ya, yb], [1.0])
+    with pytest.raises(ValueError, match=">= 0"):
+        multitask_loss([za], [ya], [-1.0])
+
+
+def test_two_task_training_with_weight_zero_ignores_the_second_task():
+    from labs.concepts.multitask import train_two_tasks
+
+    rng = np.random.default_rng(0)
+    xa, ya = rng.normal(size=(10, 1, 40)).astype(np.float32), rng.integers(0, 5, 10)
+    xb, yb = rng.normal(size=(30, 1, 40)).astype(np.float32), rng.integers(0, 5, 30)
+    yb_other = (yb + 1) % 5
+    m1 = train_two_tasks(xa, ya, xb, yb, weight_b=0.0, steps=3, batch_b=8)
+    m2 = train_two_tasks(xa, ya, xb, yb_other, weight_b=0.0, steps=3, batch_b=8)
+    for p, q in zip(m1.trunk.parameters(), m2.trunk.parameters()):
+        assert torch.equal(p, q), "with lambda_B = 0, task B's labels cannot change the trunk"
+    m3 = train_two_tasks(xa, ya, xb, yb_other, weight_b=1.0, steps=3, batch_b=8)
+    assert any(not torch.equal(p, q) for p, q in zip(m1.trunk.parameters(), m3.trunk.parameters()))
+    with pytest.raises(ValueError, match="positive"):
+        train_two_tasks(xa, ya, xb, yb, weight_b=1.0, steps=0)

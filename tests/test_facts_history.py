@@ -163,3 +163,34 @@ def test_perceptron_input_errors_say_what_to_do():
         Perceptron(0)
     with pytest.raises(ValueError, match="features"):
         Perceptron(3).fit(np.zeros((2, 2)), np.array([1, -1]))
+
+
+def test_milestone_year_and_its_error():
+    from labs.facts import milestone_year
+
+    assert milestone_year("linnainmaa1970representation") == 1970 < milestone_year("rumelhart1986backprop")
+    with pytest.raises(KeyError, match="no milestone cites"):
+        milestone_year("nobody2000")
+
+
+def test_html_table_escapes_and_checks_widths():
+    from labs.facts import html_table
+
+    html = html_table(["a", "b"], [["<x>", 1], ["y & z", 2.5]])
+    assert html.startswith("<table>") and "&lt;x&gt;" in html and "y &amp; z" in html and html.count("<tr>") == 3
+    with pytest.raises(ValueError, match="2 cells"):
+        html_table(["a", "b"], [[1]])
+
+
+def test_self_training_reports_rounds_and_rejects_bad_settings():
+    from labs.data import load_digits
+    from labs.self_training import self_training
+
+    x, y, xt, yt = load_digits()
+    out = self_training(x[:40], y[:40], x[40:400], xt, yt, threshold=0.8, rounds=2, y_pool=y[40:400])
+    assert len(out["test_accuracy"]) == 3 and len(out["added"]) == len(out["pseudo_error"]) == 2
+    assert all(0 <= e <= 1 for e in out["pseudo_error"])
+    with pytest.raises(ValueError, match="threshold"):
+        self_training(x[:40], y[:40], x[40:80], xt, yt, threshold=1.5)
+    with pytest.raises(ValueError, match="rounds"):
+        self_training(x[:40], y[:40], x[40:80], xt, yt, rounds=0)

@@ -202,3 +202,25 @@ def test_pca_matches_sklearn_up_to_sign():
     mean, comps = reg.pca_fit(d["X_train"], 2)
     ref = PCA(2).fit(d["X_train"]).components_
     np.testing.assert_allclose(np.abs(np.sum(comps * ref, axis=1)), 1.0, rtol=1e-8)
+
+
+def test_soft_threshold_zeroes_small_weights_and_shrinks_the_rest():
+    w = np.array([-2.0, -0.3, 0.0, 0.2, 1.5])
+    assert np.allclose(reg.soft_threshold(w, 0.5), [-1.5, 0.0, 0.0, 0.0, 1.0])
+    with pytest.raises(ValueError, match=">= 0"):
+        reg.soft_threshold(w, -1.0)
+
+
+def test_l1_logistic_regression_matches_scikit_learn_and_is_sparse():
+    from sklearn.linear_model import LogisticRegression
+
+    data = reg.load_breast_cancer_split(test_size=0.25, seed=0)
+    X, y = data["X_train"], data["y_train"]
+    lam = 0.1
+    w, b, objective = reg.fit_logistic_l1(X, y, lam, lr=0.5, steps=3000)
+    sk = LogisticRegression(C=1 / (lam * len(y)), l1_ratio=1.0, solver="saga", tol=1e-10, max_iter=100_000).fit(X, y)
+    assert np.allclose(w, sk.coef_[0], atol=1e-4) and abs(b - sk.intercept_[0]) < 1e-4
+    assert set(np.flatnonzero(w)) == set(np.flatnonzero(sk.coef_[0])) and (w == 0).sum() > len(w) // 2
+    assert objective[-1] <= objective[0]
+    with pytest.raises(ValueError, match="lam"):
+        reg.fit_logistic_l1(X, y, -1.0)

@@ -174,3 +174,21 @@ def test_bad_inputs_say_what_was_expected():
     with pytest.raises(ValueError, match="library"):
         optimize_autograd(s, "gd", 0.1, 10, library="jax")
     assert set(METHODS) == {"gd", "sgd", "momentum", "adam", "adamw"}
+
+
+def test_adagrad_step_follows_torch_optim_adagrad():
+    from labs.optimization import adagrad_step
+
+    rng = np.random.default_rng(0)
+    p0 = rng.normal(size=3)
+    pt = torch.tensor(p0, requires_grad=True)
+    opt = torch.optim.Adagrad([pt], lr=0.3)
+    p, state = p0.copy(), {}
+    for k in range(6):
+        g = rng.normal(size=3) * (10.0 ** (k % 3 - 1))
+        pt.grad = torch.tensor(g)
+        opt.step()
+        p = adagrad_step(p, g, state, lr=0.3)
+        assert np.allclose(p, pt.detach().numpy(), rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match="lr must be positive"):
+        adagrad_step(p, p, {}, lr=0.0)

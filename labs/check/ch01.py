@@ -8,43 +8,58 @@ import numpy as np
 
 from labs.check import expect_close, fail, passed, call_student
 
-__all__ = ["perceptron_step", "xor_weights", "conv2d_param_count", "doubling_time_months"]
+__all__ = ["predict_training_flops", "xor_weights", "conv2d_param_count", "doubling_time_months", "distillation_flops"]
 
 
 # --------------------------------------------------------------------------- 1.1
 
 
+def _measured_training_flops(widths, tokens) -> int:
+    """FLOPs of one forward and backward pass, counted by PyTorch's FLOP counter."""
+    import torch
+    from torch import nn
+    from torch.utils.flop_counter import FlopCounterMode
 
-def perceptron_step(fn) -> None:
-    """Grade ``fn(w, b, x, y, lr=1.0) -> (new_w, new_b)``: one step of Rosenblatt's rule."""
+    layers = []
+    for d_in, d_out in zip(widths[:-1], widths[1:]):
+        layers += [nn.Linear(d_in, d_out, bias=False), nn.ReLU()]
+    model = nn.Sequential(*layers[:-1])
+    x = torch.randn(tokens, widths[0])  # a data batch: it does not require a gradient
+    with FlopCounterMode(display=False) as counter:
+        model(x).sum().backward()
+    return int(counter.get_total_flops())
+
+
+def predict_training_flops(fn) -> None:
+    """Grade ``fn(widths, tokens) -> int``: a prediction, compared with a FLOP counter's measurement."""
     ex = "Exercise 1.1"
     cases = [
-        # (w, b, x, y, lr, why)
-        (np.array([1.0, -1.0]), 0.5, np.array([2.0, 1.0]), 1, 1.0, "a point already on the right side"),
-        (np.array([1.0, -1.0]), 0.5, np.array([0.0, 2.0]), 1, 1.0, "a +1 point on the wrong side"),
-        (np.array([1.0, -1.0]), 0.5, np.array([3.0, 0.0]), -1, 0.5, "a -1 point on the wrong side, lr=0.5"),
-        (np.zeros(3), 0.0, np.array([1.0, 2.0, 3.0]), -1, 1.0, "zero weights: the score is exactly 0"),
-        (np.array([2.0]), -2.0, np.array([1.0]), 1, 1.0, "a point exactly on the boundary"),
+        ([64, 256, 64], 32, "the chapter's kind of stack, 64 -> 256 -> 64, on 32 tokens"),
+        ([3, 5], 7, "a single layer 3 -> 5 on 7 tokens"),
+        ([10, 20, 30, 5], 4, "three layers 10 -> 20 -> 30 -> 5 on 4 tokens"),
+        ([1, 100, 1], 50, "a narrow input and output, 1 -> 100 -> 1, on 50 tokens"),
     ]
-    for w, b, x, y, lr, why in cases:
-        w_in = w.copy()
-        got = call_student(ex, fn, (w.copy(), b, x.copy(), y), why, lr=lr)
-        if not (isinstance(got, tuple) and len(got) == 2):
-            fail(ex, f"perceptron_step should return a pair (new_w, new_b); got {type(got).__name__}: {got!r}")
-        new_w, new_b = got
-        mistake = y * (w_in @ x + b) <= 0
-        exp_w = w_in + lr * y * x if mistake else w_in
-        exp_b = b + lr * y if mistake else b
-        inputs = f"w={w_in.tolist()}, b={b}, x={x.tolist()}, y={y}, lr={lr} ({why})"
-        hint = (
-            "update only when y * (w @ x + b) <= 0; a score of exactly 0 counts as a mistake, "
-            "otherwise a perceptron that starts from zero weights never learns"
-            if mistake
-            else "a point that is already classified correctly must leave w and b unchanged"
-        )
-        expect_close(ex, new_w, exp_w, what="new_w", inputs=inputs, hint=hint)
-        expect_close(ex, new_b, exp_b, what="new_b", inputs=inputs, hint=hint)
-    passed(ex, "the update fires exactly on mistakes (including a score of 0) and moves w and b by lr*y")
+    for widths, tokens, why in cases:
+        measured = _measured_training_flops(widths, tokens)
+        got = call_student(ex, fn, (list(widths), tokens), f"widths={widths}, tokens={tokens} ({why})")
+        if isinstance(got, bool) or not isinstance(got, (int, float, np.integer, np.floating)):
+            fail(ex, f"predict_training_flops({widths}, {tokens}) should return a number; got {type(got).__name__}: {got!r}")
+        n = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+        if got != measured:
+            if got == 6 * n * tokens:
+                hint = ("6ND assumes every layer also computes the gradient with respect to its input; the data x "
+                        "does not require a gradient, so the first layer skips that product")
+            elif got == 2 * n * tokens:
+                hint = "that is the forward pass alone; the backward pass costs about twice as much again"
+            elif got == 4 * n * tokens:
+                hint = "add the forward pass (2 FLOPs per weight per token) to the backward pass"
+            else:
+                hint = ("forward: 2 FLOPs per weight per token; backward: 2 for the weight gradient of every layer, "
+                        "and 2 for the input gradient of every layer whose input needs one")
+            fail(ex, f"for widths={widths}, tokens={tokens} ({why}) your prediction is {got:,}, "
+                     f"but FlopCounterMode measures {measured:,} (the 6ND rule says {6 * n * tokens:,})", hint)
+    passed(ex, "your predictions equal the FLOP counter's measurement on all "
+               f"{len(cases)} networks, where 6ND is off by the first layer's input gradient")
 
 
 # --------------------------------------------------------------------------- 1.2
@@ -178,3 +193,36 @@ def doubling_time_months(fn) -> None:
         fail(ex, f"doubling_time_months({bad_years}, {bad_sizes}) should raise ValueError ({why} has no doubling time)")
     months = _reference_doubling([r.year for r in MODEL_FACTS], [r.params for r in MODEL_FACTS])
     passed(ex, f"the table's sizes double about every {months:.1f} months" if math.isfinite(months) else "all cases")
+
+
+# --------------------------------------------------------------------------- 1.5
+
+
+def _reference_distillation(teacher_params, student_params, teacher_tokens, distill_tokens) -> float:
+    return 6.0 * teacher_params * teacher_tokens + 2.0 * teacher_params * distill_tokens + 6.0 * student_params * distill_tokens
+
+
+def distillation_flops(fn) -> None:
+    """Grade ``fn(teacher_params, student_params, teacher_tokens, distill_tokens) -> float``."""
+    ex = "Exercise 1.5"
+    cases = [
+        (1e9, 1e8, 1e11, 1e10, "a 1B teacher, a 100M student"),
+        (7e9, 1e9, 2e12, 2e11, "a 7B teacher, a 1B student"),
+        (1e6, 1e4, 1e8, 1e8, "a small teacher whose student sees as many tokens"),
+    ]
+    for nt, ns, dt, dd, why in cases:
+        expected = _reference_distillation(nt, ns, dt, dd)
+        inputs = f"teacher_params={nt:g}, student_params={ns:g}, teacher_tokens={dt:g}, distill_tokens={dd:g} ({why})"
+        got = call_student(ex, fn, (nt, ns, dt, dd), inputs)
+        claim = 6.0 * ns * dd
+        if got is not None and np.isscalar(got) and np.isclose(got, claim):
+            hint = "that is the source's view: it counts only the student's training; the teacher must be trained first"
+        elif got is not None and np.isscalar(got) and np.isclose(got, expected - 2.0 * nt * dd):
+            hint = "the teacher also runs a forward pass (2 FLOPs per parameter) on every distillation token"
+        else:
+            hint = "6 N D to train the teacher, 2 N_teacher per distillation token for its soft targets, 6 N_student per token to train the student"
+        expect_close(ex, got, expected, what="distillation_flops", inputs=inputs, rtol=1e-9, hint=hint)
+    nt, ns, dt, dd, _ = cases[1]
+    ratio = _reference_distillation(nt, ns, dt, dd) / (6.0 * nt * dt)
+    passed(ex, f"distilling a 7B teacher into a 1B student costs {ratio:.2f} x the teacher's training: "
+               "distillation adds training compute, it never shortens training")

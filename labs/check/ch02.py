@@ -6,7 +6,7 @@ import numpy as np
 
 from labs.check import expect_close, fail, passed, call_student
 
-__all__ = ["next_token_windows", "masked_pairs", "two_hop", "late_fusion"]
+__all__ = ["next_token_windows", "bert_masked_pairs", "two_hop", "fixed_seed_snippet", "examples_to_halve_error"]
 
 
 
@@ -59,35 +59,56 @@ def next_token_windows(fn) -> None:
 # --------------------------------------------------------------------------- 2.2
 
 
-def masked_pairs(fn) -> None:
-    """Grade ``fn(ids, positions, mask_id, ignore_index=-100) -> (inputs, labels)``."""
+def _reference_bert(ids, positions, kinds, mask_id, random_ids, ignore_index=-100):
+    ids = np.asarray(ids)
+    inputs, labels = ids.copy(), np.full_like(ids, ignore_index)
+    for pos, kind, rnd in zip(positions, kinds, random_ids):
+        labels[pos] = ids[pos]
+        if kind == "mask":
+            inputs[pos] = mask_id
+        elif kind == "random":
+            inputs[pos] = rnd
+    return inputs, labels
+
+
+def bert_masked_pairs(fn) -> None:
+    """Grade ``fn(ids, positions, kinds, mask_id, random_ids, ignore_index=-100) -> (inputs, labels)``."""
     ex = "Exercise 2.2"
     cases = [
-        (np.array([7, 3, 9, 3, 1]), [1, 3], 0),
-        (np.arange(10, 30), [0, 5, 19], 99),
-        (np.array([4, 4, 4]), [], 1),
+        (np.array([7, 3, 9, 3, 1]), [1, 3], ["mask", "mask"], 0, [5, 5], "two masked positions"),
+        (np.arange(10, 30), [0, 5, 19], ["mask", "random", "keep"], 99, [0, 42, 0], "one position of each kind"),
+        (np.array([4, 8, 4, 6]), [1, 2], ["keep", "keep"], 1, [0, 0], "two kept positions"),
+        (np.array([4, 4, 4]), [], [], 1, [], "nothing selected"),
     ]
-    for ids, positions, mask_id in cases:
+    for ids, positions, kinds, mask_id, random_ids, why in cases:
         original = ids.copy()
-        inputs = f"ids={ids.tolist()}, positions={positions}, mask_id={mask_id}"
-        x, labels = _pair(ex, call_student(ex, fn, (ids, list(positions), mask_id), inputs), "masked_pairs")
+        inputs = (f"ids={ids.tolist()}, positions={positions}, kinds={kinds}, mask_id={mask_id}, "
+                  f"random_ids={random_ids} ({why})")
+        x, labels = _pair(ex, call_student(ex, fn, (ids, list(positions), list(kinds), mask_id, list(random_ids)), inputs),
+                          "bert_masked_pairs")
         if not np.array_equal(ids, original):
-            fail(ex, f"masked_pairs({inputs}) changed ids in place to {ids.tolist()}", "work on a copy: ids = np.array(ids, copy=True)")
-        exp_x = original.copy()
-        exp_x[positions] = mask_id
-        exp_labels = np.full_like(original, -100)
-        exp_labels[positions] = original[positions]
-        expect_close(ex, x, exp_x, what="inputs", inputs=inputs, hint="copy ids and put mask_id at each masked position")
+            fail(ex, f"bert_masked_pairs({inputs}) changed ids in place to {ids.tolist()}",
+                 "work on a copy: ids = np.array(ids, copy=True)")
+        exp_x, exp_labels = _reference_bert(original, positions, kinds, mask_id, random_ids)
+        expect_close(ex, x, exp_x, what="inputs", inputs=inputs,
+                     hint="'mask' puts mask_id in, 'random' puts that position's random_ids entry in, 'keep' leaves the token")
         got_labels = np.asarray(labels)
-        if positions and got_labels.shape == exp_labels.shape and np.all(got_labels[positions] == mask_id) and mask_id not in original[positions]:
+        masked = [p for p, k in zip(positions, kinds) if k == "mask"]
+        kept = [p for p, k in zip(positions, kinds) if k != "mask"]
+        if masked and got_labels.shape == exp_labels.shape and np.all(got_labels[masked] == mask_id) and mask_id not in original[masked]:
             fail(ex, f"for {inputs} the labels at the masked positions are the mask id",
                  "the label is what the mask hides: the original token at that position")
+        if kept and got_labels.shape == exp_labels.shape and np.all(got_labels[kept] == -100):
+            fail(ex, f"for {inputs} the positions chosen as 'random' or 'keep' carry no label",
+                 "every selected position is predicted, whatever was put there: that is why BERT keeps some "
+                 "tokens unchanged, so the model cannot tell which inputs it must predict")
         expect_close(ex, labels, exp_labels, what="labels", inputs=inputs,
-                     hint="labels are ignore_index (-100) where nothing is masked, so the loss skips those positions")
-    x, labels = _pair(ex, call_student(ex, fn, (np.array([1, 2, 3]), [2], 0), "ids [1, 2, 3], positions [2], ignore_index=-1", ignore_index=-1), "masked_pairs")
+                     hint="labels are the original token at every selected position and ignore_index (-100) elsewhere")
+    x, labels = _pair(ex, call_student(ex, fn, (np.array([1, 2, 3]), [2], ["mask"], 0, [0]),
+                                       "ids [1, 2, 3], positions [2], ignore_index=-1", ignore_index=-1), "bert_masked_pairs")
     expect_close(ex, labels, [-1, -1, 3], what="labels", inputs="ids=[1, 2, 3], positions=[2], mask_id=0, ignore_index=-1",
                  hint="use the ignore_index argument, not a hard-coded -100")
-    passed(ex, "masked inputs and their labels are built from the text alone")
+    passed(ex, "masked, replaced and kept positions are built as BERT builds them, and all of them are labelled")
 
 
 # --------------------------------------------------------------------------- 2.3
@@ -140,20 +161,117 @@ def two_hop(fn) -> None:
 # --------------------------------------------------------------------------- 2.4
 
 
-def late_fusion(fn) -> None:
-    """Grade ``fn(prob_a, prob_b, weight=0.5) -> fused probabilities (N, C)``."""
+def _torch_layer_gradients(W, b, X, T):
+    import torch
+
+    Wt = torch.tensor(W, dtype=torch.float64, requires_grad=True)
+    bt = torch.tensor(b, dtype=torch.float64, requires_grad=True)
+    Y = torch.relu(torch.tensor(X, dtype=torch.float64) @ Wt.T + bt)
+    loss = ((Y - torch.tensor(T, dtype=torch.float64)) ** 2).mean()
+    loss.backward()
+    return float(loss.detach()), Wt.grad.numpy(), bt.grad.numpy()
+
+
+def _scale(got, expected) -> float:
+    got, expected = np.asarray(got, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    return float(np.sum(got * expected) / np.sum(expected**2))
+
+
+def fixed_seed_snippet(fn) -> None:
+    """Grade ``fn(W, b, X, T) -> (loss, dW, db)`` for ``Y = relu(X @ W.T + b)``, ``loss = mean((Y - T)**2)``."""
     ex = "Exercise 2.4"
-    a = np.array([[0.9, 0.1, 0.0], [0.2, 0.5, 0.3], [0.6, 0.4, 0.0]])
-    b = np.array([[0.0, 0.4, 0.6], [0.1, 0.1, 0.8], [0.05, 0.9, 0.05]])
-    for weight in (0.5, 0.8, 1.0, 0.0):
-        expected = weight * a + (1 - weight) * b
-        got = call_student(ex, fn, (a.copy(), b.copy()), f"two probability tables with weight={weight}", weight=weight)
-        inputs = f"prob_a={a.tolist()}, prob_b={b.tolist()}, weight={weight}"
-        got_arr = np.asarray(got, dtype=np.float64) if got is not None else None
-        if got_arr is not None and got_arr.shape == expected.shape and weight not in (0.5,) and np.allclose(got_arr, weight * b + (1 - weight) * a):
-            fail(ex, f"with weight={weight} the fused probabilities lean towards prob_b", "weight is the share of prob_a: weight * prob_a + (1 - weight) * prob_b")
-        expect_close(ex, got, expected, what="fused probabilities", inputs=inputs,
-                     hint="average the probabilities (weighted); a product of probabilities lets one view's 0 veto the other")
-    _expect_value_error(ex, fn, (a, b[:, :2]), "prob_a of shape (3, 3) with prob_b of shape (3, 2)")
-    _expect_value_error(ex, fn, (a, b, 1.5), "weight=1.5")
-    passed(ex, "fused probabilities are a weighted average, so each row still sums to 1")
+    rng = np.random.default_rng(4)
+    cases = []
+    for n, d_in, d_out, why in ((10, 10, 10, "the snippet's sizes, 10 x 10"), (6, 4, 3, "a batch of 6, 4 inputs, 3 outputs"),
+                                (1, 5, 2, "a single example")):
+        W = rng.normal(size=(d_out, d_in))
+        b = rng.normal(size=d_out)
+        X = rng.normal(size=(n, d_in))
+        T = rng.normal(size=(n, d_out))
+        cases.append((W, b, X, T, why))
+    for W, b, X, T, why in cases:
+        inputs = f"W of shape {W.shape}, b {b.shape}, X {X.shape}, T {T.shape} ({why})"
+        got = call_student(ex, fn, (W.copy(), b.copy(), X.copy(), T.copy()), inputs)
+        if not (isinstance(got, tuple) and len(got) == 3):
+            fail(ex, f"return three things, (loss, dW, db); got {type(got).__name__}")
+        loss, dW, db = got
+        exp_loss, exp_dW, exp_db = _torch_layer_gradients(W, b, X, T)
+        expect_close(ex, loss, exp_loss, what="loss", inputs=inputs, rtol=1e-8,
+                     hint="the forward pass is Y = relu(X @ W.T + b): one row per example, one column per output unit")
+        Z = X @ W.T + b
+        Y = np.maximum(Z, 0.0)
+        seed_style = 2 * (Y - T).T @ X / Y.size  # the chain rule without ReLU's derivative
+        if np.shape(dW) == exp_dW.shape and np.allclose(dW, seed_style) and not np.allclose(seed_style, exp_dW):
+            hint = "this is the source's mistake: the gradient must pass through ReLU's derivative, (Z > 0), before X"
+        elif np.shape(dW) == exp_dW.T.shape and (np.shape(dW) != exp_dW.shape or np.allclose(dW, exp_dW.T)):
+            hint = "dW must have the shape of W, (out, in): dL/dZ transposed times X"
+        elif np.shape(dW) == exp_dW.shape and np.allclose(dW, _scale(dW, exp_dW) * exp_dW) and not np.isclose(_scale(dW, exp_dW), 1.0):
+            hint = (f"your dW is {_scale(dW, exp_dW):.3g} times the right one: the mean over all Y.size elements "
+                    "makes dL/dY = 2 (Y - T) / Y.size")
+        else:
+            hint = "dL/dY = 2 (Y - T) / Y.size; dL/dZ = dL/dY * (Z > 0); dW = dL/dZ.T @ X; db = dL/dZ summed over the batch"
+        expect_close(ex, dW, exp_dW, what="dW", inputs=inputs, rtol=1e-6, atol=1e-10, hint=hint)
+        expect_close(ex, db, exp_db, what="db", inputs=inputs, rtol=1e-6, atol=1e-10,
+                     hint="db sums dL/dZ over the examples (axis 0), through ReLU's derivative like dW")
+    passed(ex, "loss, dW and db equal PyTorch's autograd: the snippet now computes the gradient of its own loss")
+
+
+# --------------------------------------------------------------------------- 2.5
+
+
+def _digit_learning_curve(sizes, seed: int = 0):
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
+
+    from labs.data import load_digits
+
+    x_train, y_train, x_test, y_test = load_digits()
+    order = np.random.default_rng(seed).permutation(len(x_train))
+    errors = []
+    with threadpool_limits(limits=1):
+        for n in sizes:
+            model = LogisticRegression(max_iter=2000).fit(x_train[order[:n]], y_train[order[:n]])
+            errors.append(1.0 - model.score(x_test, y_test))
+    return np.array(errors), len(x_train)
+
+
+def _reference_halving(sizes, errors) -> float:
+    x, y = np.log(np.asarray(sizes, dtype=np.float64)), np.log(np.asarray(errors, dtype=np.float64))
+    slope = np.sum((x - x.mean()) * (y - y.mean())) / np.sum((x - x.mean()) ** 2)
+    return float(np.max(sizes) * 2.0 ** (-1.0 / slope))
+
+
+def examples_to_halve_error(fn) -> None:
+    """Grade ``fn(sizes, errors) -> n``: a prediction from a fitted power law, then measured."""
+    ex = "Exercise 2.5"
+    synthetic = [
+        ([100, 200, 400, 800], [0.4 * (n / 100) ** -0.5 for n in (100, 200, 400, 800)], "an exact power law, exponent 0.5"),
+        ([10, 30, 90], [0.3 * (n / 10) ** -1.0 for n in (10, 30, 90)], "an exact power law, exponent 1"),
+    ]
+    for sizes, errors, why in synthetic:
+        expected = _reference_halving(sizes, errors)
+        got = call_student(ex, fn, (list(sizes), list(errors)), why)
+        hint = ("fit log(error) = log(a) + slope * log(n) by least squares; halving the error at the largest n "
+                "multiplies n by 2 ** (-1 / slope) (the slope is negative)")
+        if got is not None and np.isscalar(got) and np.isclose(got, np.max(sizes) * 2.0 ** (1.0 / _slope(sizes, errors))):
+            hint = "the sign: the slope is negative, so the factor is 2 ** (-1 / slope), larger than 1"
+        expect_close(ex, got, expected, what="examples_to_halve_error", inputs=f"sizes={sizes} ({why})", rtol=1e-6, hint=hint)
+    sizes = [25, 50, 100, 200]
+    errors, n_available = _digit_learning_curve(sizes)
+    predicted = call_student(ex, fn, (list(sizes), errors.tolist()), f"the digits learning curve at sizes {sizes}")
+    expect_close(ex, predicted, _reference_halving(sizes, errors), what="examples_to_halve_error",
+                 inputs=f"the digits learning curve at sizes {sizes}, errors {np.round(errors, 4).tolist()}", rtol=1e-6,
+                 hint="fit the slope by least squares over all four points, not from the first and last alone")
+    n = int(round(float(predicted)))
+    if not 200 < n <= n_available:
+        fail(ex, f"the prediction {n} is outside the range the grader can measure (201 to {n_available} training images)")
+    measured, _ = _digit_learning_curve([n])
+    target = errors[-1] / 2
+    passed(ex, f"you predicted that {n} images halve the error of {sizes[-1]} ({errors[-1]:.1%} -> {target:.1%}); "
+               f"measured at {n} images: {measured[0]:.1%}. A power law fitted on four points is a forecast, "
+               "not a guarantee: compare the two numbers")
+
+
+def _slope(sizes, errors) -> float:
+    x, y = np.log(np.asarray(sizes, dtype=np.float64)), np.log(np.asarray(errors, dtype=np.float64))
+    return float(np.sum((x - x.mean()) * (y - y.mean())) / np.sum((x - x.mean()) ** 2))

@@ -14,7 +14,7 @@ import numpy as np
 from labs.check import expect_close, fail, passed
 from labs.check import call_student
 
-__all__ = ["stable_softmax", "gelu_derivative", "adam_step", "normal_equations", "hidden_layer_gradient", "bce_with_logits"]
+__all__ = ["softmax_with_temperature", "silu_derivative", "largest_stable_lr", "fixed_seed_regression", "hidden_layer_gradient", "bce_with_logits"]
 
 
 
@@ -29,122 +29,158 @@ def _maybe_array(value):
 # --------------------------------------------------------------------------- Exercise 3.1
 
 
-def stable_softmax(fn) -> None:
-    """``fn(z)``: softmax along the last axis that survives logits of 1e3."""
+def softmax_with_temperature(fn) -> None:
+    """``fn(z, tau)``: softmax(z / tau) along the last axis, stable for any tau > 0."""
     import torch
 
     ex = "Exercise 3.1"
     cases = [
-        ("z = [1, 2, 3]", np.array([1.0, 2.0, 3.0])),
-        ("z = [1000, 1001, 1002]", np.array([1000.0, 1001.0, 1002.0])),
-        ("z = [-1000, -1000]", np.array([-1000.0, -1000.0])),
-        ("a batch of 2 rows, [[1, 2, 3], [1000, 0, -1000]]", np.array([[1.0, 2.0, 3.0], [1000.0, 0.0, -1000.0]])),
-        ("a (3, 4, 5) array of random logits", np.random.default_rng(3).normal(scale=20, size=(3, 4, 5))),
+        ("z = [1, 2, 3], tau = 1", np.array([1.0, 2.0, 3.0]), 1.0),
+        ("z = [10, 11, 12], tau = 0.01 (z / tau reaches 1200)", np.array([10.0, 11.0, 12.0]), 0.01),
+        ("z = [1, 2, 3], tau = 100", np.array([1.0, 2.0, 3.0]), 100.0),
+        ("z = [1000, 1001, 1002], tau = 2", np.array([1000.0, 1001.0, 1002.0]), 2.0),
+        ("a batch of 2 rows, [[1, 2, 3], [5, 0, -5]], tau = 0.5", np.array([[1.0, 2.0, 3.0], [5.0, 0.0, -5.0]]), 0.5),
+        ("a (3, 4, 5) array of random logits, tau = 0.3", np.random.default_rng(3).normal(scale=20, size=(3, 4, 5)), 0.3),
     ]
-    for text, z in cases:
-        expected = torch.softmax(torch.as_tensor(z), dim=-1).numpy()
-        with np.errstate(all="ignore"):
-            got = call_student(ex, fn, (z.copy(),), text)
-        hint = "subtract the maximum of each row (keepdims=True) before np.exp; softmax(z - c) = softmax(z)"
+    for text, z, tau in cases:
+        expected = torch.softmax(torch.as_tensor(z) / tau, dim=-1).numpy()
+        got = call_student(ex, fn, (z.copy(), tau), text,
+                           hint="keep the reduced axis, z.max(axis=-1, keepdims=True), so that it broadcasts against z")
+        hint = "divide the logits by tau first, then subtract each row's maximum (keepdims=True) before np.exp"
         arr = _maybe_array(got)
-        if arr is not None and arr.shape == expected.shape and not np.allclose(arr.sum(axis=-1), 1.0) and np.all(np.isfinite(arr)):
-            hint = "normalise along the last axis: divide by e.sum(axis=-1, keepdims=True), not by the total of the whole array"
-        expect_close(ex, got, expected, what="stable_softmax(z)", inputs=text, rtol=1e-9, atol=1e-12, hint=hint)
-    passed(ex, "matches torch.softmax, including logits of 1e3 and a batch of rows")
+        if arr is not None and arr.shape == expected.shape and np.all(np.isfinite(arr)):
+            with np.errstate(all="ignore"):
+                times_tau = torch.softmax(torch.as_tensor(z) * tau, dim=-1).numpy()
+            if np.allclose(arr, times_tau) and not np.allclose(times_tau, expected):
+                hint = "you multiplied by tau: the logits are divided by the temperature, so tau < 1 sharpens and tau > 1 flattens"
+            elif not np.allclose(arr.sum(axis=-1), 1.0):
+                hint = "normalise along the last axis: divide by e.sum(axis=-1, keepdims=True)"
+        expect_close(ex, got, expected, what="softmax_with_temperature(z, tau)", inputs=text, rtol=1e-9, atol=1e-12, hint=hint)
+    for bad in (0.0, -1.0):
+        try:
+            fn(np.array([1.0, 2.0]), bad)
+        except ValueError:
+            continue
+        except NotImplementedError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            fail(ex, f"tau = {bad} should raise ValueError; it raised {type(exc).__name__}: {exc}")
+        fail(ex, f"tau = {bad} should raise ValueError (a temperature must be positive); it returned a value")
+    passed(ex, "matches torch.softmax(z / tau) from tau = 0.01 (nearly one-hot) to tau = 100 (nearly uniform)")
 
 
 # --------------------------------------------------------------------------- Exercise 3.2
 
 
-def gelu_derivative(fn) -> None:
-    """``fn(z)``: the derivative of the exact GELU ``z * Phi(z)``."""
+def silu_derivative(fn) -> None:
+    """``fn(z)``: the derivative of SiLU(z) = z * sigmoid(z)."""
     import torch
 
+    from labs.activations import sigmoid
+
     ex = "Exercise 3.2"
-    z = np.array([-6.0, -3.0, -1.5, -0.5, 0.0, 0.3, 1.0, 2.0, 4.0])
+    z = np.array([-40.0, -6.0, -3.0, -1.5, -0.5, 0.0, 0.3, 1.0, 2.0, 4.0, 40.0])
     zt = torch.tensor(z, requires_grad=True)
-    torch.nn.functional.gelu(zt).sum().backward()
+    torch.nn.functional.silu(zt).sum().backward()
     expected = zt.grad.numpy()
     got = call_student(ex, fn, (z.copy(),), f"z = {z.tolist()}")
-    from labs.activations import normal_cdf
-
-    hint = "GELU(z) = z * Phi(z); by the product rule its derivative is Phi(z) + z * phi(z), with phi the standard normal density"
+    s = sigmoid(z)
+    hint = "SiLU(z) = z * sigmoid(z); by the product rule its derivative is sigmoid(z) + z * sigmoid(z) * (1 - sigmoid(z))"
     arr = _maybe_array(got)
-    if arr is not None and arr.shape == z.shape and np.allclose(arr, normal_cdf(z), atol=1e-6):
-        hint = "you returned Phi(z) only: the product rule also gives the term z * phi(z), phi(z) = exp(-z^2/2) / sqrt(2 pi)"
-    elif arr is not None and arr.shape == z.shape:
-        zt2 = torch.tensor(z, requires_grad=True)
-        torch.nn.functional.gelu(zt2, approximate="tanh").sum().backward()
-        if np.allclose(arr, zt2.grad.numpy(), atol=1e-6):
-            hint = "that is the derivative of the tanh *approximation*; PyTorch's default GELU is the exact z * Phi(z) (use scipy.special.erf or math.erf)"
-    expect_close(ex, got, expected, what="gelu_derivative(z)", inputs=f"z = {z.tolist()}", rtol=1e-6, atol=1e-8, hint=hint)
-    passed(ex, "matches autograd of torch.nn.functional.gelu at 9 points")
+    if arr is not None and arr.shape == z.shape:
+        if np.allclose(arr, s, atol=1e-9):
+            hint = "you returned sigmoid(z) only: the product rule also gives z times the sigmoid's derivative"
+        elif np.allclose(arr, s * (1 - s), atol=1e-9):
+            hint = "that is the sigmoid's derivative; SiLU is z * sigmoid(z), so use the product rule"
+        elif np.allclose(arr, s - z * s * (1 - s), atol=1e-9):
+            hint = "a sign error: d/dz sigmoid(z) = +sigmoid(z) * (1 - sigmoid(z))"
+    expect_close(ex, got, expected, what="silu_derivative(z)", inputs=f"z = {z.tolist()}", rtol=1e-6, atol=1e-8, hint=hint)
+    passed(ex, f"matches autograd of torch.nn.functional.silu at {z.size} points, z = +-40 included")
 
 
 # --------------------------------------------------------------------------- Exercise 3.3
 
 
-def adam_step(fn) -> None:
-    """``fn(param, grad, m, v, t, lr, betas, eps) -> (param, m, v)`` for step number ``t`` (from 1)."""
-    import torch
+def _gd_outcome(X, y, lr, steps=500):
+    """Run gradient descent on mean((X w - y)^2) from w = 0; 'converged' or 'diverged'."""
+    w = np.zeros(X.shape[1])
+    w_star = np.linalg.lstsq(X, y, rcond=None)[0]
+    start = np.linalg.norm(w - w_star)
+    with np.errstate(all="ignore"):
+        for _ in range(steps):
+            w = w - lr * 2.0 * X.T @ (X @ w - y) / len(y)
+        gap = np.linalg.norm(w - w_star)
+    return ("converged" if np.isfinite(gap) and gap < 1e-3 * start else "diverged"), gap
 
+
+def largest_stable_lr(fn) -> None:
+    """``fn(X) -> lr``: predict the learning rate above which gradient descent diverges, then measure it."""
     ex = "Exercise 3.3"
-    rng = np.random.default_rng(0)
-    lr, betas, eps = 0.1, (0.9, 0.999), 1e-8
-    p0 = rng.normal(size=3)
-    grads = [rng.normal(size=3) * s for s in (1.0, 0.1, 5.0, 1.0)]
-    pt = torch.tensor(p0, requires_grad=True)
-    opt = torch.optim.Adam([pt], lr=lr, betas=betas, eps=eps)
-    p, m, v = p0.copy(), np.zeros(3), np.zeros(3)
-    for t, g in enumerate(grads, start=1):
-        pt.grad = torch.tensor(g)
-        opt.step()
-        inputs = f"step t={t} (param={np.round(p, 4).tolist()}, grad={np.round(g, 4).tolist()}, lr={lr}, betas={betas}, eps={eps})"
-        out = call_student(ex, fn, (p.copy(), g.copy(), m.copy(), v.copy(), t), inputs, lr=lr, betas=betas, eps=eps)
-        if not isinstance(out, tuple) or len(out) != 3:
-            fail(ex, f"adam_step should return a tuple (param, m, v); got {type(out).__name__}: {out!r}")
-        new_p, new_m, new_v = out
-        m_exp = betas[0] * m + (1 - betas[0]) * g
-        v_exp = betas[1] * v + (1 - betas[1]) * g * g
-        expect_close(ex, new_m, m_exp, what="the new first moment m", inputs=inputs,
-                     hint="m <- beta1 * m + (1 - beta1) * grad (store m itself, not the bias-corrected m_hat)")
-        expect_close(ex, new_v, v_exp, what="the new second moment v", inputs=inputs,
-                     hint="v <- beta2 * v + (1 - beta2) * grad**2 (squared gradient; store v, not v_hat)")
-        hint = "update with m_hat = m / (1 - beta1**t) and v_hat = v / (1 - beta2**t): p - lr * m_hat / (sqrt(v_hat) + eps)"
-        arr = _maybe_array(new_p)
-        no_correction = p - lr * m_exp / (np.sqrt(v_exp) + eps)
-        if arr is not None and arr.shape == p.shape and np.allclose(arr, no_correction, rtol=1e-9) and t == 1:
-            hint = "you skipped the bias correction: m and v start at 0, so divide them by (1 - beta**t) before the update"
-        expect_close(ex, new_p, pt.detach().numpy(), what="the new parameter", inputs=inputs, rtol=1e-9, atol=1e-12, hint=hint)
-        p, m, v = arr, _maybe_array(new_m), _maybe_array(new_v)
-    passed(ex, f"{len(grads)} steps match torch.optim.Adam(lr={lr}) to 1e-9")
+    rng = np.random.default_rng(5)
+    cases = []
+    for n, d, scales, why in ((200, 2, (1.0, 5.0), "2 features of different scales"),
+                              (500, 5, (0.5, 1.0, 1.0, 2.0, 8.0), "5 features, one much larger"),
+                              (100, 3, (1.0, 1.0, 1.0), "3 similar features")):
+        X = rng.normal(size=(n, d)) * np.array(scales)
+        y = X @ rng.normal(size=d) + 0.1 * rng.normal(size=n)
+        cases.append((X, y, why))
+    for X, y, why in cases:
+        inputs = f"X of shape {X.shape} ({why})"
+        hessian = 2.0 * X.T @ X / len(X)
+        lam = np.linalg.eigvalsh(hessian)
+        expected = 2.0 / lam[-1]
+        got = call_student(ex, fn, (X.copy(),), inputs)
+        arr = _maybe_array(got)
+        measured = ""
+        if arr is not None and arr.shape == () and np.isfinite(arr) and arr > 0:
+            below, _ = _gd_outcome(X, y, 0.98 * float(arr))
+            above, _ = _gd_outcome(X, y, 1.02 * float(arr))
+            measured = f"\n  measured: gradient descent at 0.98 x your lr {below}, at 1.02 x your lr {above}"
+        hint = "the Hessian of mean((X w - y)^2) is 2 X^T X / N; gradient descent is stable while lr < 2 / lambda_max"
+        if arr is not None and arr.shape == ():
+            if np.isclose(arr, 2.0 / lam[0]):
+                hint = "you used the smallest eigenvalue: the *largest* curvature decides when a step overshoots"
+            elif np.isclose(arr, 4.0 / lam[-1]) or np.isclose(arr, 1.0 / lam[-1]):
+                hint = "off by a factor 2: the Hessian of mean((X w - y)^2) is 2 X^T X / N (the square brings the 2), and the bound is 2 / lambda_max"
+        if got is None or arr is None or arr.shape != () or not np.isclose(arr, expected, rtol=1e-6):
+            fail(ex, f"largest_stable_lr for {inputs} is wrong.\n  expected: {expected:.6g}\n  got:      {got!r}{measured}", hint)
+    X, y, why = cases[1]
+    lr = 2.0 / np.linalg.eigvalsh(2.0 * X.T @ X / len(X))[-1]
+    below, _ = _gd_outcome(X, y, 0.98 * lr)
+    above, _ = _gd_outcome(X, y, 1.02 * lr)
+    passed(ex, f"your predictions are right; measured on {why}: at 0.98 x the predicted limit gradient descent {below}, "
+               f"at 1.02 x it {above}")
 
 
 # --------------------------------------------------------------------------- Exercise 3.4
 
 
-def normal_equations(fn) -> None:
-    """``fn(X, y) -> (w, b)``: least squares with a bias, from the normal equations."""
+def fixed_seed_regression(fn) -> None:
+    """``fn(x, y, lr=0.5, steps=2000) -> (slope, intercept)``: the source's loop, fixed."""
+    from labs.regression import seed_linear_data
+
     ex = "Exercise 3.4"
-    rng = np.random.default_rng(1)
-    for n, d in ((50, 1), (80, 3)):
-        X = rng.normal(size=(n, d)) + 2.0  # features with a non-zero mean, so the bias matters
-        y = X @ rng.normal(size=d) - 4.0 + 0.1 * rng.normal(size=n)
-        A = np.hstack([X, np.ones((n, 1))])
-        theta, *_ = np.linalg.lstsq(A, y, rcond=None)
-        inputs = f"X of shape {X.shape} and y of shape {y.shape}"
-        out = call_student(ex, fn, (X.copy(), y.copy()), inputs)
+    for seed in (0, 1):
+        X, y = seed_linear_data(n=100, seed=seed)
+        x = X[:, 0]
+        A = np.stack([x, np.ones_like(x)], axis=1)
+        (slope, intercept), *_ = np.linalg.lstsq(A, y, rcond=None)
+        inputs = f"the source's data, y = 3x + 2 + noise, 100 points (seed {seed})"
+        out = call_student(ex, fn, (x.copy(), y.copy()), inputs)
         if not isinstance(out, tuple) or len(out) != 2:
-            fail(ex, f"fit should return a tuple (w, b); got {type(out).__name__}")
-        w, b = out
-        hint = "solve (A^T A) theta = A^T y with A = [X, 1] (np.linalg.solve), then split theta into w = theta[:-1] and b = theta[-1]"
-        w_arr = _maybe_array(w)
-        no_bias = np.linalg.lstsq(X, y, rcond=None)[0]
-        if w_arr is not None and w_arr.shape == no_bias.shape and np.allclose(w_arr, no_bias, rtol=1e-6):
-            hint = "your fit has no intercept: append a column of ones to X so that the last coefficient is the bias b"
-        expect_close(ex, w, theta[:-1], what="the weights w", inputs=inputs, rtol=1e-6, atol=1e-9, hint=hint)
-        expect_close(ex, b, theta[-1], what="the bias b", inputs=inputs, rtol=1e-6, atol=1e-9, hint=hint)
-    passed(ex, "weights and bias match np.linalg.lstsq for 1 and 3 features")
+            fail(ex, f"fit_line should return a pair (slope, intercept); got {type(out).__name__}: {out!r}")
+        got = np.asarray(out, dtype=np.float64)
+        hint = "predict theta_1 * x + theta_0 (no sigmoid) and step along the mean gradient of the squared error"
+        if got.shape == (2,):
+            pred = got[0] * x + got[1]
+            if not np.all(np.isfinite(got)):
+                hint = ("the run diverged: the source sums the gradient over all 100 samples, which makes the step 100 "
+                        "times larger; average it (divide by N)")
+            elif np.mean((pred - y) ** 2) > 100 * np.mean((A @ np.array([slope, intercept]) - y) ** 2):
+                hint = ("your line does not fit the data at all. If you kept the source's sigmoid, its output lies in "
+                        "(0, 1) while the targets lie in [2, 6): drop it, this is linear regression")
+        expect_close(ex, out, (slope, intercept), what="(slope, intercept)", inputs=inputs, rtol=1e-5, atol=1e-6, hint=hint)
+    passed(ex, "your loop reaches the least-squares line: no sigmoid on the output, and the gradient averaged over the data")
 
 
 # --------------------------------------------------------------------------- Exercise 3.5
