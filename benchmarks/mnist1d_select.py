@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="1 epoch per candidate; does not write the results file")
-    args = parser.parse_args(argv)
+    args, _ = parser.parse_known_args(argv)  # run_all passes its own arguments through
     from labs.data import load_mnist1d
 
     tic = time.perf_counter()

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["engine_vs_torch", "mnist1d_table"]
+BENCHMARKS = ["engine_vs_torch", "mnist1d_select", "mnist1d_table"]
 
 
 def main(argv=None) -> int:
