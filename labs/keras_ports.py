@@ -1,6 +1,6 @@
-"""Seed 004's two Keras examples, ported to PyTorch for the common-mistakes pages.
+"""Source article 004's two Keras examples, ported to PyTorch for the common-mistakes pages.
 
-Seed 004 (its section 4) trains two small models with Keras:
+Source article 004 (its section 4) trains two small models with Keras:
 
 * a digit CNN: ``Conv2D(32, 3x3) -> MaxPooling2D(2) -> Conv2D(64, 3x3) -> MaxPooling2D(2)
   -> Flatten -> Dense(64) -> Dense(10, softmax)`` on 28 x 28 x 1 images;
@@ -40,7 +40,7 @@ class KerasDigitCNN(nn.Module):
             sides.append(side)
         if side < 1:
             raise ValueError(f"KerasDigitCNN: a {image_size} x {image_size} image shrinks to nothing "
-                             f"({' -> '.join(map(str, sides))}) with padding={padding}; the seed's unpadded 3 x 3 "
+                             f"({' -> '.join(map(str, sides))}) with padding={padding}; the source's unpadded 3 x 3 "
                              f"convolutions need images of at least 10 x 10: use padding=1 for small images")
         self.in_channels, self.softmax_output = in_channels, softmax_output
         self.conv1 = nn.Conv2d(in_channels, 32, 3, padding=padding)

@@ -152,5 +152,5 @@ def test_max_pool_without_stride_gets_the_seed_hint():
     def seed_pool(x, k, s):
         return np.stack([x[..., i:i + k].max(axis=-1) for i in range(x.shape[-1] - k + 1)], axis=-1)
 
-    with pytest.raises(ExerciseFailed, match="seed's formula"):
+    with pytest.raises(ExerciseFailed, match="source's formula"):
         ch05.max_pool1d(seed_pool)

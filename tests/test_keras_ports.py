@@ -1,4 +1,4 @@
-"""The ports of seed 004's Keras examples: shapes, the errors that explain a wrong input, the literal variants."""
+"""The ports of source article 004's Keras examples: shapes, the errors that explain a wrong input, the literal variants."""
 
 from __future__ import annotations
 

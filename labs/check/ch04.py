@@ -129,7 +129,7 @@ def leaky_relu_std(fn) -> None:
 
 
 # --------------------------------------------------------------------------------------
-# Exercise 4.3: fix the seed's backward pass of a dense ReLU layer
+# Exercise 4.3: fix the source's backward pass of a dense ReLU layer
 # --------------------------------------------------------------------------------------
 def dense_relu_backward(fn) -> None:
     """``fn(x, W, b, grad_out) -> (dx, dW, db)`` for y = relu(x @ W.T + b), W of shape (out, in)."""
@@ -154,11 +154,11 @@ def dense_relu_backward(fn) -> None:
         got = [_as_float_array(ex, r, name, inputs) for r, name in zip(result, ("dx", "dW", "db"))]
         specific = hint
         if _close(got[1], g.T @ x) and not _close(got[1], expected[1]):
-            specific = ("the derivative of the ReLU is missing (the seed's first bug): multiply grad_out by (z > 0) "
+            specific = ("the derivative of the ReLU is missing (the source's first bug): multiply grad_out by (z > 0) "
                         "before any product, so that units that were off pass nothing back")
         elif got[2].shape == (n,) and n != n_out:
             specific = ("db has one entry per example: the bias has one entry per output unit, so sum over the "
-                        "examples, axis 0 (the seed's second bug, hidden by its square arrays)")
+                        "examples, axis 0 (the source's second bug, hidden by its square arrays)")
         for name, value, exp in zip(("dx", "dW", "db"), got, expected):
             expect_close(ex, value, exp, what=name, inputs=inputs, rtol=1e-9, atol=1e-12, hint=specific)
     passed(ex, f"dx, dW and db match PyTorch's autograd on {len(cases)} layers with distinct sizes")

@@ -162,7 +162,7 @@ def max_pool1d(fn) -> None:
         if got.shape == expected.shape and _same(got, F.avg_pool1d(torch.tensor(x), k, s).numpy()):
             specific = "that is average pooling: take the maximum of each window"
         elif s > 1 and got.shape == F.max_pool1d(torch.tensor(x), k, 1).shape:
-            specific = ("that is the seed's formula: a window at every position, so nothing is downsampled; "
+            specific = ("that is the source's formula: a window at every position, so nothing is downsampled; "
                         "start the windows at 0, stride, 2*stride, ...")
         expect_close(ex, got, expected, what="max_pool1d", inputs=inputs, rtol=1e-9, atol=1e-12, hint=specific)
     passed(ex, "your max pooling equals torch.nn.functional.max_pool1d on every input")

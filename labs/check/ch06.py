@@ -253,10 +253,10 @@ def sequence_logits(fn) -> None:
         specific = hint
         every_step = outputs @ weight.T + bias
         if arr is not None and arr.shape == every_step.shape:
-            specific = ("one prediction per time step: the seed's port classifies every step; the sequence's class "
+            specific = ("one prediction per time step: the source's port classifies every step; the sequence's class "
                         "is read from the last step, outputs[:, -1]")
         elif _matches(got, torch.softmax(torch.from_numpy(expected), dim=-1).numpy()):
-            specific = ("those are probabilities (the seed's Dense(..., activation='softmax')): F.cross_entropy "
+            specific = ("those are probabilities (the source's Dense(..., activation='softmax')): F.cross_entropy "
                         "applies softmax itself, so return the logits")
         elif _matches(got, outputs[:, 0] @ weight.T + bias):
             specific = "that is the first time step; with batch_first the time axis is 1 and the last step is outputs[:, -1]"
