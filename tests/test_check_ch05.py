@@ -41,28 +41,28 @@ def test_receptive_field_measurement_matches_the_formula():
     assert _measured_receptive_field([5, 3, 3], [2, 2, 2]) == _receptive_field([5, 3, 3], [2, 2, 2]) == 17
 
 
-# ---- 5.2 cross-correlation ---------------------------------------------------------------
-def test_cross_correlate_right(capsys):
-    ch05.cross_correlate1d(lambda x, w: np.correlate(x, w, "valid"))
+# ---- 5.2 the input gradient of a cross-correlation ------------------------------------------
+def test_conv1d_input_grad_right(capsys):
+    ch05.conv1d_input_grad(lambda g, w, n: np.convolve(g, w, "full"))
     assert "passed" in capsys.readouterr().out
 
 
-def test_cross_correlate_flipped_kernel_fails_with_the_convolution_hint():
-    with pytest.raises(ExerciseFailed, match="convolution"):
-        ch05.cross_correlate1d(lambda x, w: np.convolve(x, w, "valid"))
+def test_conv1d_input_grad_without_the_flip_fails_with_the_convolution_hint():
+    with pytest.raises(ExerciseFailed, match="flipped"):
+        ch05.conv1d_input_grad(lambda g, w, n: np.correlate(np.pad(g, len(w) - 1), w, "valid"))
 
 
-def test_cross_correlate_full_mode_fails():
-    with pytest.raises(ExerciseFailed, match="valid"):
-        ch05.cross_correlate1d(lambda x, w: np.correlate(x, w, "full"))
+def test_conv1d_input_grad_valid_only_fails_with_the_padding_hint():
+    with pytest.raises(ExerciseFailed, match="one entry per input position"):
+        ch05.conv1d_input_grad(lambda g, w, n: np.convolve(g, w, "valid"))
 
 
 def test_a_stub_is_not_graded_as_wrong():
-    def stub(x, w):
+    def stub(g, w, n):
         raise NotImplementedError("Exercise 5.2: slide the kernel")
 
     with pytest.raises(NotImplementedError):
-        ch05.cross_correlate1d(stub)
+        ch05.conv1d_input_grad(stub)
 
 
 # ---- 5.3 im2col ---------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import numpy as np
 from labs.check import _short, expect_close, fail, passed
 from labs.check import call_student
 
-__all__ = ["receptive_field", "cross_correlate1d", "im2col1d", "max_pool1d", "loss_from_probabilities"]
+__all__ = ["receptive_field", "conv1d_input_grad", "im2col1d", "max_pool1d", "loss_from_probabilities"]
 
 
 
@@ -82,28 +82,34 @@ def receptive_field(fn) -> None:
 
 
 # --------------------------------------------------------------------------------------
-# Exercise 5.2: cross-correlation, the "convolution" of deep learning
+# Exercise 5.2: the gradient of a cross-correlation with respect to its input
 # --------------------------------------------------------------------------------------
-def cross_correlate1d(fn) -> None:
-    """``fn(x, w) -> y`` for 1-D arrays: y[i] = sum_k x[i + k] w[k] ("valid", stride 1)."""
+def conv1d_input_grad(fn) -> None:
+    """``fn(grad_out, w, n) -> dL/dx`` of shape (n,) for y = valid cross-correlation of x (length n) with w."""
     import torch
     import torch.nn.functional as F
 
     ex = "Exercise 5.2"
-    hint = "y[i] = sum over k of x[i + k] * w[k], for i = 0 .. len(x) - len(w): slide w over x without flipping it"
+    hint = ("x[m] is used by every output i with i + j = m, with weight w[j]: dL/dx[m] = sum_j grad_out[m - j] w[j] "
+            "over the j where m - j is an output position. That is a 'full' convolution of grad_out with w")
     rng = np.random.default_rng(52)
-    for n, k in ((6, 3), (10, 4), (7, 1), (5, 5)):
-        x, w = rng.normal(size=n), rng.normal(size=k)
-        inputs = f"x = {_short(x)}, w = {_short(w)}"
-        expected = F.conv1d(torch.tensor(x)[None, None], torch.tensor(w)[None, None]).numpy().ravel()
-        got = _array(ex, call_student(ex, fn, (x.copy(), w.copy()), inputs, hint), "cross_correlate1d", inputs)
+    for n, k in ((8, 3), (12, 4), (5, 5), (6, 1)):
+        x = torch.tensor(rng.normal(size=n), requires_grad=True)
+        w = rng.normal(size=k)
+        grad_out = rng.normal(size=n - k + 1)
+        F.conv1d(x[None, None], torch.tensor(w)[None, None]).backward(torch.tensor(grad_out)[None, None])
+        expected = x.grad.numpy()
+        inputs = f"grad_out of length {n - k + 1}, w = {_short(w)}, n = {n}"
+        got = _array(ex, call_student(ex, fn, (grad_out.copy(), w.copy(), n), inputs, hint), "conv1d_input_grad", inputs)
         specific = hint
-        if got.shape == expected.shape and _same(got, np.convolve(x, w, "valid")):
-            specific = "that is convolution (the kernel flipped); deep-learning layers compute cross-correlation, no flip"
-        elif got.shape == (n + k - 1,):
-            specific = "keep only the 'valid' positions, where the whole kernel lies inside x: len(x) - len(w) + 1 values"
-        expect_close(ex, got, expected, what="cross_correlate1d", inputs=inputs, rtol=1e-6, atol=1e-9, hint=specific)
-    passed(ex, "your cross-correlation equals torch.nn.functional.conv1d on every input")
+        if got.shape == expected.shape and k > 1 and _same(got, np.correlate(np.pad(grad_out, k - 1), w, "valid")):
+            specific = ("the kernel must be flipped here: the backward pass of a cross-correlation is a convolution "
+                        "(np.convolve(grad_out, w, 'full')), not another cross-correlation")
+        elif got.shape == (n - 2 * (k - 1),) or got.shape == (n - k + 1,):
+            specific = ("dL/dx has one entry per input position, n of them: the edge inputs are used by fewer outputs, "
+                        "so pad (a 'full' convolution), do not keep only the 'valid' part")
+        expect_close(ex, got, expected, what="conv1d_input_grad", inputs=inputs, rtol=1e-6, atol=1e-9, hint=specific)
+    passed(ex, "your input gradient equals PyTorch's autograd through conv1d, edges included")
 
 
 # --------------------------------------------------------------------------------------
