@@ -86,41 +86,41 @@ def steps_float(rho, threshold):
 # ----------------------------------------------------------------------------- Exercise 6.4
 
 
-def bigram_counts(train_ids, vocab_size):
-    counts = np.zeros((vocab_size, vocab_size))
-    np.add.at(counts, (train_ids[:-1], train_ids[1:]), 1)
-    return counts
+def trigram_probs(train_ids, vocab_size, k, axis=2):
+    counts = np.zeros((vocab_size,) * 3)
+    np.add.at(counts, (train_ids[:-2], train_ids[1:-1], train_ids[2:]), 1)
+    return (counts + k) / (counts.sum(axis=axis, keepdims=True) + k * vocab_size)
 
 
-def bigram_right(train_ids, val_ids, vocab_size, k):
-    counts = bigram_counts(train_ids, vocab_size)
-    probs = (counts + k) / (counts.sum(axis=1, keepdims=True) + k * vocab_size)
-    return float(-np.mean(np.log2(probs[val_ids[:-1], val_ids[1:]])))
+def trigram_right(train_ids, val_ids, vocab_size, k):
+    probs = trigram_probs(train_ids, vocab_size, k)
+    return float(-np.mean(np.log2(probs[val_ids[:-2], val_ids[1:-1], val_ids[2:]])))
 
 
-def bigram_nats(train_ids, val_ids, vocab_size, k):
-    counts = bigram_counts(train_ids, vocab_size)
-    probs = (counts + k) / (counts.sum(axis=1, keepdims=True) + k * vocab_size)
-    return float(-np.mean(np.log(probs[val_ids[:-1], val_ids[1:]])))
+def trigram_nats(train_ids, val_ids, vocab_size, k):
+    probs = trigram_probs(train_ids, vocab_size, k)
+    return float(-np.mean(np.log(probs[val_ids[:-2], val_ids[1:-1], val_ids[2:]])))
 
 
-def bigram_unsmoothed(train_ids, val_ids, vocab_size, k):
-    counts = bigram_counts(train_ids, vocab_size)
+def trigram_unsmoothed(train_ids, val_ids, vocab_size, k):
     with np.errstate(all="ignore"):
-        probs = counts / counts.sum(axis=1, keepdims=True)
-        return float(-np.mean(np.log2(probs[val_ids[:-1], val_ids[1:]])))
+        return trigram_right(train_ids, val_ids, vocab_size, 0.0)
 
 
-def bigram_by_column(train_ids, val_ids, vocab_size, k):
-    counts = bigram_counts(train_ids, vocab_size)
-    probs = (counts + k) / (counts.sum(axis=0, keepdims=True) + k * vocab_size)
-    return float(-np.mean(np.log2(probs[val_ids[:-1], val_ids[1:]])))
+def trigram_wrong_axis(train_ids, val_ids, vocab_size, k):
+    probs = trigram_probs(train_ids, vocab_size, k, axis=0)
+    return float(-np.mean(np.log2(probs[val_ids[:-2], val_ids[1:-1], val_ids[2:]])))
 
 
-def bigram_divides_by_len(train_ids, val_ids, vocab_size, k):
-    counts = bigram_counts(train_ids, vocab_size)
-    probs = (counts + k) / (counts.sum(axis=1, keepdims=True) + k * vocab_size)
-    return float(-np.sum(np.log2(probs[val_ids[:-1], val_ids[1:]])) / len(val_ids))
+def trigram_divides_by_len(train_ids, val_ids, vocab_size, k):
+    probs = trigram_probs(train_ids, vocab_size, k)
+    return float(-np.sum(np.log2(probs[val_ids[:-2], val_ids[1:-1], val_ids[2:]])) / len(val_ids))
+
+
+def trigram_is_a_bigram(train_ids, val_ids, vocab_size, k):
+    from labs.lm_baselines import BigramLM
+
+    return BigramLM(vocab_size, k).fit(train_ids).bits_per_char(val_ids)
 
 
 # ----------------------------------------------------------------------------- Exercise 6.5
@@ -150,7 +150,7 @@ RIGHT = [
     (ch06.rnn_step_concat, rnn_concat_right),
     (ch06.lstm_cell_step, lstm_right),
     (ch06.steps_until_vanished, steps_right),
-    (ch06.bigram_bits_per_char, bigram_right),
+    (ch06.trigram_bits_per_char, trigram_right),
     (ch06.sequence_logits, logits_right),
 ]
 
@@ -172,10 +172,11 @@ WRONG = [
     (ch06.steps_until_vanished, steps_mixed_bases, "logarithm bases"),
     (ch06.steps_until_vanished, steps_negative, "negative"),
     (ch06.steps_until_vanished, steps_float, "should return an int"),
-    (ch06.bigram_bits_per_char, bigram_nats, "np.log2"),
-    (ch06.bigram_bits_per_char, bigram_unsmoothed, "add k"),
-    (ch06.bigram_bits_per_char, bigram_by_column, "each row"),
-    (ch06.bigram_bits_per_char, bigram_divides_by_len, "len(val_ids) - 1"),
+    (ch06.trigram_bits_per_char, trigram_nats, "np.log2"),
+    (ch06.trigram_bits_per_char, trigram_unsmoothed, "add k"),
+    (ch06.trigram_bits_per_char, trigram_wrong_axis, "last axis"),
+    (ch06.trigram_bits_per_char, trigram_divides_by_len, "len(val_ids) - 2"),
+    (ch06.trigram_bits_per_char, trigram_is_a_bigram, "two previous characters"),
     (ch06.sequence_logits, logits_every_step, "every step"),
     (ch06.sequence_logits, logits_softmaxed, "probabilities"),
     (ch06.sequence_logits, logits_first_step, "first time step"),

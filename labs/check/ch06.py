@@ -17,7 +17,7 @@ import numpy as np
 from labs.check import expect_close, fail, passed
 from labs.check import call_student
 
-__all__ = ["rnn_step_concat", "lstm_cell_step", "steps_until_vanished", "bigram_bits_per_char", "sequence_logits"]
+__all__ = ["rnn_step_concat", "lstm_cell_step", "steps_until_vanished", "trigram_bits_per_char", "sequence_logits"]
 
 
 
@@ -188,8 +188,18 @@ def steps_until_vanished(fn) -> None:
 # --------------------------------------------------------------------------- Exercise 6.4
 
 
-def bigram_bits_per_char(fn) -> None:
-    """``fn(train_ids, val_ids, vocab_size, k)``: validation bpc of an add-k bigram model."""
+def _trigram_bits(train_ids, val_ids, vocab: int, k: float, *, log=np.log2, axis: int = 2, divide_by=None) -> float:
+    """Validation bits per character of an add-k trigram model (and its usual wrong variants, for hints)."""
+    counts = np.zeros((vocab, vocab, vocab))
+    np.add.at(counts, (train_ids[:-2], train_ids[1:-1], train_ids[2:]), 1.0)
+    probs = (counts + k) / (counts.sum(axis=axis, keepdims=True) + k * vocab)
+    picked = probs[val_ids[:-2], val_ids[1:-1], val_ids[2:]]
+    total = -np.sum(log(picked))
+    return float(total / (len(picked) if divide_by is None else divide_by))
+
+
+def trigram_bits_per_char(fn) -> None:
+    """``fn(train_ids, val_ids, vocab_size, k)``: validation bpc of an add-k trigram model."""
     from labs.lm_baselines import BigramLM
 
     ex = "Exercise 6.4"
@@ -204,31 +214,34 @@ def bigram_bits_per_char(fn) -> None:
         ("the same text, k = 0.1", train_ids, val_ids, len(chars), 0.1),
         ("random ids over V = 7, k = 0.5", rng.integers(0, 7, 300), rng.integers(0, 7, 50), 7, 0.5),
     ]
+    hint = ("count the triples (a, b, c) of consecutive training ids, add k to every count, normalise over c for each "
+            "context (a, b), then average -log2 p(c | a, b) over the len(val_ids) - 2 triples of the validation ids")
+    report = []
     for what, tr, va, vocab, k in cases:
-        expected = BigramLM(vocab, k).fit(tr).bits_per_char(va)
-        got = call_student(ex, fn, (tr.copy(), va.copy(), vocab, k), what)
+        expected = _trigram_bits(tr, va, vocab, k)
+        got = call_student(ex, fn, (tr.copy(), va.copy(), vocab, k), what, hint)
         if got is None:
-            fail(ex, f"bigram_bits_per_char returned None for {what}; did you forget `return`?")
+            fail(ex, f"trigram_bits_per_char returned None for {what}; did you forget `return`?")
         value = _as_array(got)
         if value is None or value.shape != ():
-            fail(ex, f"bigram_bits_per_char should return one number for {what}; got {got!r}")
+            fail(ex, f"trigram_bits_per_char should return one number for {what}; got {got!r}", hint)
         value = float(value)
-        hint = ("count pairs (a, b) in the training ids, add k to every count, divide each row by its sum, then "
-                "average -log2 p(b | a) over the adjacent pairs of the validation ids")
-        counts = np.zeros((vocab, vocab))
-        np.add.at(counts, (tr[:-1], tr[1:]), 1)
-        by_column = (counts + k) / (counts.sum(axis=0, keepdims=True) + k * vocab)
+        specific = hint
         if not math.isfinite(value):
-            hint = "a pair never seen in training has probability 0 without smoothing: add k to every count"
-        elif np.isclose(value, expected * math.log(2)):
-            hint = "that is the answer in nats: use np.log2, not np.log"
-        elif np.isclose(value, -np.mean(np.log2(by_column[va[:-1], va[1:]]))):
-            hint = "normalise each row (the distribution of the next character after a), not each column"
-        elif np.isclose(value, -np.sum(np.log2((counts[va[:-1], va[1:]] + k) / (counts.sum(1)[va[:-1]] + k * vocab))) / len(va)):
-            hint = "there are len(val_ids) - 1 predictions (the first character has no predecessor): average over those"
+            specific = "a triple never seen in training has probability 0 without smoothing: add k to every count"
+        elif np.isclose(value, _trigram_bits(tr, va, vocab, k, log=np.log)):
+            specific = "that is the answer in nats: use np.log2, not np.log"
+        elif np.isclose(value, _trigram_bits(tr, va, vocab, k, axis=0)):
+            specific = "normalise over the next character c (the last axis) for each context (a, b), not over a"
+        elif np.isclose(value, _trigram_bits(tr, va, vocab, k, divide_by=len(va))):
+            specific = "the first two characters have no full context: there are len(val_ids) - 2 predictions"
+        elif np.isclose(value, BigramLM(vocab, k).fit(tr).bits_per_char(va)):
+            specific = "that is the bigram model's score: the context is the two previous characters, not one"
         if not np.isclose(value, expected, rtol=1e-9, atol=1e-12):
-            fail(ex, f"bigram_bits_per_char for {what} is wrong.\n  expected: {expected:.6f}\n  got:      {value:.6f}", hint)
-    passed(ex, "matches labs.lm_baselines.BigramLM, including characters never seen in training")
+            fail(ex, f"trigram_bits_per_char for {what} is wrong.\n  expected: {expected:.6f}\n  got:      {value:.6f}",
+                 specific)
+        report.append(f"{value:.3f} (bigram {BigramLM(vocab, k).fit(tr).bits_per_char(va):.3f})")
+    passed(ex, "matches the add-k trigram model on every case, unseen characters included: " + "; ".join(report))
 
 
 # --------------------------------------------------------------------------- Exercise 6.5
