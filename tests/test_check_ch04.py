@@ -13,21 +13,17 @@ def sigmoid_backward(grad_out, out):
     return grad_out * out * (1 - out)
 
 
-def sum_to_shape(grad, shape):
-    extra = grad.ndim - len(shape)
-    grad = grad.sum(axis=tuple(range(extra))) if extra else grad
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    return grad.sum(axis=axes, keepdims=True) if axes else grad
+def leaky_relu_std(fan_in, negative_slope):
+    return np.sqrt(2.0 / ((1.0 + negative_slope ** 2) * fan_in))
 
 
-def linear_forward(x, weight, bias):
-    y = x @ weight.T
-    return y if bias is None else y + bias
+def dense_relu_backward(x, W, b, grad_out):
+    dz = grad_out * (x @ W.T + b > 0)
+    return dz @ W, dz.T @ x, dz.sum(axis=0)
 
 
-def sgd_momentum_step(param, grad, buf, lr, momentum):
-    buf = grad.copy() if buf is None else momentum * buf + grad
-    return param - lr * buf, buf
+def softmax_backward(grad_out, out):
+    return out * (grad_out - (grad_out * out).sum(axis=-1, keepdims=True))
 
 
 def cross_entropy_grad(logits, targets):
@@ -42,9 +38,9 @@ def cross_entropy_grad(logits, targets):
     "grader, answer",
     [
         (ch04.sigmoid_backward, sigmoid_backward),
-        (ch04.sum_to_shape, sum_to_shape),
-        (ch04.linear_forward, linear_forward),
-        (ch04.sgd_momentum_step, sgd_momentum_step),
+        (ch04.leaky_relu_std, leaky_relu_std),
+        (ch04.dense_relu_backward, dense_relu_backward),
+        (ch04.softmax_backward, softmax_backward),
         (ch04.cross_entropy_grad, cross_entropy_grad),
     ],
     ids=lambda v: getattr(v, "__name__", ""),
@@ -92,56 +88,55 @@ def test_stub_not_implemented_error_passes_through():
         ch04.sigmoid_backward(stub)
 
 
-def test_sum_to_shape_returning_grad_unchanged_is_caught():
-    _fails(ch04.sum_to_shape, lambda g, shape: g, "SUM")
+def test_leaky_relu_std_with_relu_kaiming_is_caught_by_the_measurement():
+    message = _fails(ch04.leaky_relu_std, lambda n, a: np.sqrt(2.0 / n), "measured a growth", "plain ReLU")
+    assert "Exercise 4.2" in message
 
 
-def test_sum_to_shape_dropping_the_kept_axes_is_caught():
-    def no_keepdims(grad, shape):
-        extra = grad.ndim - len(shape)
-        grad = grad.sum(axis=tuple(range(extra))) if extra else grad
-        axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-        return grad.sum(axis=axes) if axes else grad
-
-    _fails(ch04.sum_to_shape, no_keepdims, "keepdims=True")
+def test_leaky_relu_std_with_one_plus_a_is_caught():
+    _fails(ch04.leaky_relu_std, lambda n, a: np.sqrt(2.0 / ((1.0 + a) * n)), "1 + a^2")
 
 
-def test_sum_to_shape_with_mean_is_caught():
-    def with_mean(grad, shape):
-        extra = grad.ndim - len(shape)
-        grad = grad.mean(axis=tuple(range(extra))) if extra else grad
-        axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-        return grad.mean(axis=axes, keepdims=True) if axes else grad
-
-    _fails(ch04.sum_to_shape, with_mean, "sum, not mean")
+def test_leaky_relu_std_returning_the_variance_is_caught():
+    _fails(ch04.leaky_relu_std, lambda n, a: 2.0 / ((1.0 + a ** 2) * n), "square root")
 
 
-def test_linear_forward_with_untransposed_weight_is_caught():
-    _fails(ch04.linear_forward, lambda x, w, b: x @ w + b, "raised ValueError", "weight.T")
+def test_leaky_relu_std_negative_is_caught():
+    _fails(ch04.leaky_relu_std, lambda n, a: -1.0, "positive number")
 
 
-def test_linear_forward_without_bias_is_caught():
-    _fails(ch04.linear_forward, lambda x, w, b: x @ w.T, "bias is missing")
+def test_dense_relu_backward_as_the_seed_writes_it_is_caught():
+    def seed(x, W, b, grad_out):
+        return grad_out @ W, grad_out.T @ x, grad_out.sum(axis=1)
+
+    _fails(ch04.dense_relu_backward, seed, "derivative of the ReLU is missing")
 
 
-def test_linear_forward_that_ignores_bias_none_is_caught():
-    _fails(ch04.linear_forward, lambda x, w, b: x @ w.T + b, "bias None", "raised TypeError")
+def test_dense_relu_backward_with_bias_on_the_wrong_axis_is_caught():
+    def wrong_axis(x, W, b, grad_out):
+        dz = grad_out * (x @ W.T + b > 0)
+        return dz @ W, dz.T @ x, dz.sum(axis=1)
+
+    _fails(ch04.dense_relu_backward, wrong_axis, "axis 0", "one entry per example")
 
 
-def test_sgd_without_momentum_buffer_is_caught():
-    _fails(ch04.sgd_momentum_step, lambda p, g, buf, lr, m: (p - lr * g, g), "lr * buf")
+def test_dense_relu_backward_returning_two_values_is_caught():
+    _fails(ch04.dense_relu_backward, lambda x, W, b, g: (g @ W, g.T @ x), "three arrays")
 
 
-def test_sgd_with_dampened_first_step_is_caught():
-    def dampened(p, g, buf, lr, m):
-        buf = (1 - m) * g if buf is None else m * buf + (1 - m) * g
-        return p - lr * buf, buf
-
-    _fails(ch04.sgd_momentum_step, dampened, "buf = grad")
+def test_softmax_backward_with_the_sigmoid_rule_is_caught():
+    _fails(ch04.softmax_backward, lambda g, out: g * out * (1 - out), "diagonal of the Jacobian")
 
 
-def test_sgd_returning_one_value_is_caught():
-    _fails(ch04.sgd_momentum_step, lambda p, g, buf, lr, m: p - lr * g, "pair")
+def test_softmax_backward_summing_over_everything_is_caught():
+    _fails(ch04.softmax_backward, lambda g, out: out * (g - (g * out).sum()), "axis=-1")
+
+
+def test_softmax_backward_that_crashes_reports_the_input():
+    def crashes(g, out):
+        raise ValueError("bad shapes")
+
+    _fails(ch04.softmax_backward, crashes, "raised ValueError", "grad_out of shape")
 
 
 def test_cross_entropy_grad_without_mean_is_caught():

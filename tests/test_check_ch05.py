@@ -9,47 +9,60 @@ from labs.check import ExerciseFailed
 from labs.check import ch05
 
 
-# ---- 5.1 output length ---------------------------------------------------------------
-def test_output_length_right(capsys):
-    ch05.output_length(lambda n, k, s, p: (n + 2 * p - k) // s + 1)
+# ---- 5.1 receptive field (predict, then measure) ------------------------------------------
+def _receptive_field(kernel_sizes, strides):
+    field, step = 1, 1
+    for k, s in zip(kernel_sizes, strides):
+        field += (k - 1) * step
+        step *= s
+    return field
+
+
+def test_receptive_field_right(capsys):
+    ch05.receptive_field(_receptive_field)
     assert "passed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("wrong, hint", [
-    (lambda n, k, s, p: (n + 2 * p - k) / s + 1, "floor"),
-    (lambda n, k, s, p: (n + p - k) // s + 1, "both ends"),
-    (lambda n, k, s, p: (n + 2 * p - k) // s, "first window"),
-    (lambda n, k, s, p: n - k + 1, None),
+    (lambda ks, ss: 1 + sum(k - 1 for k in ks), "ignores the strides"),
+    (lambda ks, ss: 1 + sum((k - 1) * int(np.prod(ss[:i + 1])) for i, k in enumerate(ks)), "own stride"),
+    (lambda ks, ss: int(np.prod(ks)), "do not multiply"),
+    (lambda ks, ss: float(_receptive_field(ks, ss)) + 0.5, "should return an int"),
 ])
-def test_output_length_wrong(wrong, hint):
+def test_receptive_field_wrong(wrong, hint):
     with pytest.raises(ExerciseFailed) as info:
-        ch05.output_length(wrong)
-    if hint:
-        assert hint in str(info.value)
+        ch05.receptive_field(wrong)
+    assert hint in str(info.value)
 
 
-# ---- 5.2 cross-correlation ---------------------------------------------------------------
-def test_cross_correlate_right(capsys):
-    ch05.cross_correlate1d(lambda x, w: np.correlate(x, w, "valid"))
+def test_receptive_field_measurement_matches_the_formula():
+    from labs.check.ch05 import _measured_receptive_field
+
+    assert _measured_receptive_field([5, 3, 3], [2, 2, 2]) == _receptive_field([5, 3, 3], [2, 2, 2]) == 17
+
+
+# ---- 5.2 the input gradient of a cross-correlation ------------------------------------------
+def test_conv1d_input_grad_right(capsys):
+    ch05.conv1d_input_grad(lambda g, w, n: np.convolve(g, w, "full"))
     assert "passed" in capsys.readouterr().out
 
 
-def test_cross_correlate_flipped_kernel_fails_with_the_convolution_hint():
-    with pytest.raises(ExerciseFailed, match="convolution"):
-        ch05.cross_correlate1d(lambda x, w: np.convolve(x, w, "valid"))
+def test_conv1d_input_grad_without_the_flip_fails_with_the_convolution_hint():
+    with pytest.raises(ExerciseFailed, match="flipped"):
+        ch05.conv1d_input_grad(lambda g, w, n: np.correlate(np.pad(g, len(w) - 1), w, "valid"))
 
 
-def test_cross_correlate_full_mode_fails():
-    with pytest.raises(ExerciseFailed, match="valid"):
-        ch05.cross_correlate1d(lambda x, w: np.correlate(x, w, "full"))
+def test_conv1d_input_grad_valid_only_fails_with_the_padding_hint():
+    with pytest.raises(ExerciseFailed, match="one entry per input position"):
+        ch05.conv1d_input_grad(lambda g, w, n: np.convolve(g, w, "valid"))
 
 
 def test_a_stub_is_not_graded_as_wrong():
-    def stub(x, w):
+    def stub(g, w, n):
         raise NotImplementedError("Exercise 5.2: slide the kernel")
 
     with pytest.raises(NotImplementedError):
-        ch05.cross_correlate1d(stub)
+        ch05.conv1d_input_grad(stub)
 
 
 # ---- 5.3 im2col ---------------------------------------------------------------------------
@@ -133,3 +146,11 @@ def test_one_hot_times_log_fails_on_zero_probabilities():
 def test_sum_instead_of_mean_fails():
     with pytest.raises(ExerciseFailed):
         ch05.loss_from_probabilities(lambda p, t: -np.sum(np.log(p[np.arange(len(t)), t])))
+
+
+def test_max_pool_without_stride_gets_the_seed_hint():
+    def seed_pool(x, k, s):
+        return np.stack([x[..., i:i + k].max(axis=-1) for i in range(x.shape[-1] - k + 1)], axis=-1)
+
+    with pytest.raises(ExerciseFailed, match="source's formula"):
+        ch05.max_pool1d(seed_pool)

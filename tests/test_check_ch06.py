@@ -3,6 +3,8 @@ useful hint, and lets a stub's NotImplementedError through."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -61,100 +63,85 @@ def lstm_returns_h_only(x, h, c, w_ih, w_hh, b_ih, b_hh):
 # ----------------------------------------------------------------------------- Exercise 6.3
 
 
-def grads_right(hs, w_hh, grad_last):
-    out = np.zeros_like(hs)
-    out[:, -1] = grad_last
-    for t in range(hs.shape[1] - 2, -1, -1):
-        out[:, t] = (out[:, t + 1] * (1 - hs[:, t + 1] ** 2)) @ w_hh
-    return out
+def steps_right(rho, threshold):
+    return int(math.floor(math.log(threshold) / math.log(rho))) + 1
 
 
-def grads_no_tanh(hs, w_hh, grad_last):
-    out = np.zeros_like(hs)
-    out[:, -1] = grad_last
-    for t in range(hs.shape[1] - 2, -1, -1):
-        out[:, t] = out[:, t + 1] @ w_hh
-    return out
+def steps_floor(rho, threshold):
+    return int(math.floor(math.log(threshold) / math.log(rho)))
 
 
-def grads_transposed(hs, w_hh, grad_last):
-    out = np.zeros_like(hs)
-    out[:, -1] = grad_last
-    for t in range(hs.shape[1] - 2, -1, -1):
-        out[:, t] = (out[:, t + 1] * (1 - hs[:, t + 1] ** 2)) @ w_hh.T
-    return out
+def steps_mixed_bases(rho, threshold):
+    return int(math.ceil(math.log10(threshold) / math.log(rho)))
 
 
-def grads_wrong_step(hs, w_hh, grad_last):
-    out = np.zeros_like(hs)
-    out[:, -1] = grad_last
-    for t in range(hs.shape[1] - 2, -1, -1):
-        out[:, t] = (out[:, t + 1] * (1 - hs[:, t] ** 2)) @ w_hh
-    return out
+def steps_negative(rho, threshold):
+    return -steps_right(rho, threshold)
+
+
+def steps_float(rho, threshold):
+    return math.log(threshold) / math.log(rho)
 
 
 # ----------------------------------------------------------------------------- Exercise 6.4
 
 
-def bigram_counts(train_ids, vocab_size):
-    counts = np.zeros((vocab_size, vocab_size))
-    np.add.at(counts, (train_ids[:-1], train_ids[1:]), 1)
-    return counts
+def trigram_probs(train_ids, vocab_size, k, axis=2):
+    counts = np.zeros((vocab_size,) * 3)
+    np.add.at(counts, (train_ids[:-2], train_ids[1:-1], train_ids[2:]), 1)
+    return (counts + k) / (counts.sum(axis=axis, keepdims=True) + k * vocab_size)
 
 
-def bigram_right(train_ids, val_ids, vocab_size, k):
-    counts = bigram_counts(train_ids, vocab_size)
-    probs = (counts + k) / (counts.sum(axis=1, keepdims=True) + k * vocab_size)
-    return float(-np.mean(np.log2(probs[val_ids[:-1], val_ids[1:]])))
+def trigram_right(train_ids, val_ids, vocab_size, k):
+    probs = trigram_probs(train_ids, vocab_size, k)
+    return float(-np.mean(np.log2(probs[val_ids[:-2], val_ids[1:-1], val_ids[2:]])))
 
 
-def bigram_nats(train_ids, val_ids, vocab_size, k):
-    counts = bigram_counts(train_ids, vocab_size)
-    probs = (counts + k) / (counts.sum(axis=1, keepdims=True) + k * vocab_size)
-    return float(-np.mean(np.log(probs[val_ids[:-1], val_ids[1:]])))
+def trigram_nats(train_ids, val_ids, vocab_size, k):
+    probs = trigram_probs(train_ids, vocab_size, k)
+    return float(-np.mean(np.log(probs[val_ids[:-2], val_ids[1:-1], val_ids[2:]])))
 
 
-def bigram_unsmoothed(train_ids, val_ids, vocab_size, k):
-    counts = bigram_counts(train_ids, vocab_size)
+def trigram_unsmoothed(train_ids, val_ids, vocab_size, k):
     with np.errstate(all="ignore"):
-        probs = counts / counts.sum(axis=1, keepdims=True)
-        return float(-np.mean(np.log2(probs[val_ids[:-1], val_ids[1:]])))
+        return trigram_right(train_ids, val_ids, vocab_size, 0.0)
 
 
-def bigram_by_column(train_ids, val_ids, vocab_size, k):
-    counts = bigram_counts(train_ids, vocab_size)
-    probs = (counts + k) / (counts.sum(axis=0, keepdims=True) + k * vocab_size)
-    return float(-np.mean(np.log2(probs[val_ids[:-1], val_ids[1:]])))
+def trigram_wrong_axis(train_ids, val_ids, vocab_size, k):
+    probs = trigram_probs(train_ids, vocab_size, k, axis=0)
+    return float(-np.mean(np.log2(probs[val_ids[:-2], val_ids[1:-1], val_ids[2:]])))
 
 
-def bigram_divides_by_len(train_ids, val_ids, vocab_size, k):
-    counts = bigram_counts(train_ids, vocab_size)
-    probs = (counts + k) / (counts.sum(axis=1, keepdims=True) + k * vocab_size)
-    return float(-np.sum(np.log2(probs[val_ids[:-1], val_ids[1:]])) / len(val_ids))
+def trigram_divides_by_len(train_ids, val_ids, vocab_size, k):
+    probs = trigram_probs(train_ids, vocab_size, k)
+    return float(-np.sum(np.log2(probs[val_ids[:-2], val_ids[1:-1], val_ids[2:]])) / len(val_ids))
+
+
+def trigram_is_a_bigram(train_ids, val_ids, vocab_size, k):
+    from labs.lm_baselines import BigramLM
+
+    return BigramLM(vocab_size, k).fit(train_ids).bits_per_char(val_ids)
 
 
 # ----------------------------------------------------------------------------- Exercise 6.5
 
 
-def clip_right(grads, max_norm):
-    total = float(np.sqrt(sum(np.sum(g**2) for g in grads)))
-    scale = min(1.0, max_norm / (total + 1e-6))
-    return [g * scale for g in grads], total
+def logits_right(outputs, weight, bias):
+    return outputs[:, -1] @ weight.T + bias
 
 
-def clip_per_tensor(grads, max_norm):
-    total = float(np.sqrt(sum(np.sum(g**2) for g in grads)))
-    return [g * min(1.0, max_norm / (np.linalg.norm(g) + 1e-6)) for g in grads], total
+def logits_every_step(outputs, weight, bias):
+    return outputs @ weight.T + bias
 
 
-def clip_always(grads, max_norm):
-    total = float(np.sqrt(sum(np.sum(g**2) for g in grads)))
-    return [g * max_norm / (total + 1e-6) for g in grads], total
+def logits_softmaxed(outputs, weight, bias):
+    z = outputs[:, -1] @ weight.T + bias
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
 
 
-def clip_returns_new_norm(grads, max_norm):
-    clipped, _ = clip_right(grads, max_norm)
-    return clipped, float(np.sqrt(sum(np.sum(g**2) for g in clipped)))
+def logits_first_step(outputs, weight, bias):
+    return outputs[:, 0] @ weight.T + bias
 
 
 # ----------------------------------------------------------------------------- the tests
@@ -162,9 +149,9 @@ def clip_returns_new_norm(grads, max_norm):
 RIGHT = [
     (ch06.rnn_step_concat, rnn_concat_right),
     (ch06.lstm_cell_step, lstm_right),
-    (ch06.hidden_state_gradients, grads_right),
-    (ch06.bigram_bits_per_char, bigram_right),
-    (ch06.clip_grad_norm, clip_right),
+    (ch06.steps_until_vanished, steps_right),
+    (ch06.trigram_bits_per_char, trigram_right),
+    (ch06.sequence_logits, logits_right),
 ]
 
 
@@ -181,16 +168,18 @@ WRONG = [
     (ch06.lstm_cell_step, lstm_keras_order, "i, f, g, o"),
     (ch06.lstm_cell_step, lstm_no_tanh_on_cell, "o * np.tanh(c_new)"),
     (ch06.lstm_cell_step, lstm_returns_h_only, "(h_new, c_new)"),
-    (ch06.hidden_state_gradients, grads_no_tanh, "tanh derivative"),
-    (ch06.hidden_state_gradients, grads_transposed, "not weight_hh.T"),
-    (ch06.hidden_state_gradients, grads_wrong_step, "use h_{t+1}"),
-    (ch06.bigram_bits_per_char, bigram_nats, "np.log2"),
-    (ch06.bigram_bits_per_char, bigram_unsmoothed, "add k"),
-    (ch06.bigram_bits_per_char, bigram_by_column, "each row"),
-    (ch06.bigram_bits_per_char, bigram_divides_by_len, "len(val_ids) - 1"),
-    (ch06.clip_grad_norm, clip_per_tensor, "one global norm"),
-    (ch06.clip_grad_norm, clip_always, "leave the gradients unchanged"),
-    (ch06.clip_grad_norm, clip_returns_new_norm, "before clipping"),
+    (ch06.steps_until_vanished, steps_floor, "rounded down"),
+    (ch06.steps_until_vanished, steps_mixed_bases, "logarithm bases"),
+    (ch06.steps_until_vanished, steps_negative, "negative"),
+    (ch06.steps_until_vanished, steps_float, "should return an int"),
+    (ch06.trigram_bits_per_char, trigram_nats, "np.log2"),
+    (ch06.trigram_bits_per_char, trigram_unsmoothed, "add k"),
+    (ch06.trigram_bits_per_char, trigram_wrong_axis, "last axis"),
+    (ch06.trigram_bits_per_char, trigram_divides_by_len, "len(val_ids) - 2"),
+    (ch06.trigram_bits_per_char, trigram_is_a_bigram, "two previous characters"),
+    (ch06.sequence_logits, logits_every_step, "every step"),
+    (ch06.sequence_logits, logits_softmaxed, "probabilities"),
+    (ch06.sequence_logits, logits_first_step, "first time step"),
 ]
 
 

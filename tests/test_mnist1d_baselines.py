@@ -66,3 +66,39 @@ def test_single_threaded_restores_torch_threads():
     with B.single_threaded():
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def _describe(recipe) -> str:
+    schedule = " cosine" if recipe.scheduler == "cosine" else ""
+    return f"{recipe.optimizer}, lr {recipe.lr:g}{schedule}, {recipe.epochs} epochs of {recipe.batch_size}"
+
+
+def test_recipes_are_the_winners_of_the_validation_selection():
+    from pathlib import Path
+
+    results = Path(__file__).resolve().parent.parent / "benchmarks" / "results_mnist1d_selection.md"
+    chosen = {}
+    for line in results.read_text().splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 4 and cells[3] == "yes":
+            chosen[cells[0]] = cells[1]
+    assert chosen == {name: _describe(recipe) for name, recipe in B.RECIPES.items()}
+    for name, recipe in B.RECIPES.items():
+        assert recipe in B.CANDIDATES[name], name      # the winner is one of the candidates
+
+
+def test_validation_split_holds_out_the_last_training_signals_and_drops_the_test_set(small_data):
+    x_fit, y_fit, x_val, y_val = B.validation_split(small_data, 100)
+    assert len(x_fit) == 300 and len(x_val) == 100
+    np.testing.assert_array_equal(x_val, small_data[0][-100:])
+    with pytest.raises(ValueError, match="n_val must be between"):
+        B.validation_split(small_data, 400)
+
+
+def test_select_recipes_never_reads_the_test_set(small_data):
+    poisoned = (small_data[0], small_data[1], np.full_like(small_data[2], np.nan), -np.ones_like(small_data[3]))
+    candidates = {"logistic regression": (B.Recipe(1, 100, 1e-2, None), B.Recipe(1, 100, 1e-1, None))}
+    scores = B.select_recipes(poisoned, candidates, n_val=100)
+    ranked = scores["logistic regression"]
+    assert len(ranked) == 2 and np.mean(ranked[0][1]) >= np.mean(ranked[1][1])
+    assert all(np.isfinite(a).all() and 0 <= min(a) <= max(a) <= 100 for _, a in ranked)

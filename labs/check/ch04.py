@@ -13,7 +13,7 @@ import numpy as np
 from labs.check import _short, expect_close, fail, passed
 from labs.check import call_student
 
-__all__ = ["sigmoid_backward", "sum_to_shape", "linear_forward", "sgd_momentum_step", "cross_entropy_grad"]
+__all__ = ["sigmoid_backward", "leaky_relu_std", "dense_relu_backward", "softmax_backward", "cross_entropy_grad"]
 
 
 
@@ -74,108 +74,123 @@ def sigmoid_backward(fn) -> None:
 
 
 # --------------------------------------------------------------------------------------
-# Exercise 4.2: sum a gradient back to the shape of a broadcast input
+# Exercise 4.2: predict, then measure: the initialisation that keeps a leaky-ReLU network's signal
 # --------------------------------------------------------------------------------------
-def sum_to_shape(fn) -> None:
-    """``fn(grad, shape) -> array of shape `shape```: the gradient of broadcasting ``shape`` up to ``grad.shape``."""
+def _leaky_growth_per_layer(std: float, fan_in: int, negative_slope: float, depth: int = 20, batch: int = 512) -> float:
+    """Measured geometric-mean growth of the RMS of the pre-activations per layer of a deep leaky-ReLU net."""
     import torch
 
+    gen = torch.Generator().manual_seed(4200 + fan_in)
+    a = torch.randn(batch, fan_in, dtype=torch.float64, generator=gen)
+    rms = []
+    for _ in range(depth):
+        weight = torch.randn(fan_in, fan_in, dtype=torch.float64, generator=gen) * std
+        z = a @ weight.T
+        rms.append(float(z.pow(2).mean().sqrt()))
+        a = torch.nn.functional.leaky_relu(z, negative_slope)
+    ratios = np.log(np.asarray(rms[1:])) - np.log(np.asarray(rms[:-1]))
+    return float(np.exp(ratios.mean()))
+
+
+def leaky_relu_std(fn) -> None:
+    """``fn(fan_in, negative_slope) -> std``: the weight standard deviation that keeps the signal's scale."""
     ex = "Exercise 4.2"
-    hint = ("sum over the leading axes that broadcasting added (grad.ndim - len(shape) of them), then over every "
-            "axis where shape has a 1 but grad does not, with keepdims=True so that those 1s stay")
-    rng = np.random.default_rng(42)
-    cases = [((4, 3), (3,)), ((4, 3), (1, 3)), ((4, 3), (4, 1)), ((2, 4, 3), (4, 1)), ((5,), ()),
-             ((2, 3), (2, 3)), ((2, 1, 3), (1, 1, 3))]
-    for grad_shape, shape in cases:
-        g = rng.normal(size=grad_shape)
-        x = torch.zeros(shape, dtype=torch.float64, requires_grad=True)
-        (x + torch.zeros(grad_shape, dtype=torch.float64)).backward(torch.tensor(g))
-        expected = x.grad.numpy()
-        inputs = f"grad of shape {grad_shape} and shape={shape}"
-        got = call_student(ex, fn, (g.copy(), shape), inputs, hint)
-        got = _as_float_array(ex, got, "sum_to_shape", inputs)
+    hint = ("follow eq-ch04-variance: a layer multiplies E[z^2] by fan_in * std^2 * E[a^2] / E[z^2]; for a leaky ReLU "
+            "with slope a on the negative side, E[a^2] = (1 + a^2) / 2 * E[z^2], so choose std to make the product 1")
+    cases = [(128, 0.5), (256, 0.2), (64, 1.0), (200, 0.0)]
+    report = []
+    for fan_in, slope in cases:
+        inputs = f"fan_in={fan_in}, negative_slope={slope}"
+        got = call_student(ex, fn, (fan_in, slope), inputs, hint)
+        try:
+            std = float(got)
+        except (TypeError, ValueError):
+            fail(ex, f"leaky_relu_std should return one number for {inputs}; got {type(got).__name__}: {got!r}", hint)
+        if not np.isfinite(std) or std <= 0:
+            fail(ex, f"leaky_relu_std for {inputs} returned {std!r}; a standard deviation is a positive number", hint)
+        growth = _leaky_growth_per_layer(std, fan_in, slope)
+        expected = float(np.sqrt(2.0 / ((1.0 + slope ** 2) * fan_in)))
         specific = hint
-        if got.shape != expected.shape and got.size == expected.size:
-            specific = "the numbers may be right but the shape is not: keep the axes of length 1 (keepdims=True)"
-        elif got.shape == grad_shape and grad_shape != shape:
-            specific = "you returned grad unchanged: an input used many times receives the SUM of their gradients"
-        elif got.shape == expected.shape and expected.size and _close(got * (g.size / max(expected.size, 1)), expected * 1):
-            specific = "looks like a mean: broadcasting reuses the input, so the gradients add up (sum, not mean)"
-        expect_close(ex, got, expected, what="sum_to_shape", inputs=inputs, rtol=1e-9, atol=1e-12, hint=specific)
-    passed(ex, f"all {len(cases)} broadcasting cases match PyTorch's gradients, shapes included")
+        if slope > 0 and np.isclose(std, np.sqrt(2.0 / fan_in)):
+            specific = ("sqrt(2 / fan_in) is Kaiming for the plain ReLU (slope 0): a leaky ReLU keeps part of the "
+                        "negative side, a^2 of its second moment, so the weights must be smaller")
+        elif np.isclose(std, np.sqrt(2.0 / ((1.0 + slope) * fan_in))):
+            specific = "the negative side passes a * z, whose square is a^2 z^2: use 1 + a^2, not 1 + a"
+        elif np.isclose(std, 2.0 / ((1.0 + slope ** 2) * fan_in)):
+            specific = "that is the variance; the function returns the standard deviation, its square root"
+        if abs(growth - 1.0) > 0.05:
+            fail(ex, f"with std = {std:.4g} for {inputs}, a 20-layer network measured a growth of {growth:.3f} per layer "
+                     f"(the signal is multiplied by {growth ** 19:.2e} over the 19 layers after the first); "
+                     f"the scale is kept only at growth 1", specific)
+        expect_close(ex, std, expected, what="leaky_relu_std", inputs=inputs, rtol=1e-6, atol=0.0, hint=specific)
+        report.append(f"{growth:.3f}")
+    passed(ex, f"your prediction keeps the signal: measured growth per layer {', '.join(report)} over 20 layers "
+               f"(slopes {', '.join(str(s) for _, s in cases)})")
 
 
 # --------------------------------------------------------------------------------------
-# Exercise 4.3: the forward pass of a Linear layer
+# Exercise 4.3: fix the source's backward pass of a dense ReLU layer
 # --------------------------------------------------------------------------------------
-def linear_forward(fn) -> None:
-    """``fn(x, weight, bias) -> y`` with y = x W^T + b, weight of shape (out_features, in_features)."""
+def dense_relu_backward(fn) -> None:
+    """``fn(x, W, b, grad_out) -> (dx, dW, db)`` for y = relu(x @ W.T + b), W of shape (out, in)."""
     import torch
 
     ex = "Exercise 4.3"
-    hint = ("weight has PyTorch's layout (out_features, in_features), so y = x @ weight.T + bias; "
-            "use the last axis of x, so that x of shape (..., in_features) works for any leading axes, "
-            "and skip the bias when it is None")
+    hint = ("first go back through the ReLU: dz = grad_out * (z > 0) with z = x @ W.T + b; then dW = dz.T @ x, "
+            "db = dz summed over the examples (axis 0, one number per output unit), dx = dz @ W")
     rng = np.random.default_rng(43)
-    cases = [((5, 3), (4, 3), True), ((2, 6, 3), (4, 3), True), ((7, 2), (5, 2), False), ((3,), (2, 3), True)]
-    for x_shape, w_shape, with_bias in cases:
-        x, w = rng.normal(size=x_shape), rng.normal(size=w_shape)
-        b = rng.normal(size=w_shape[0]) if with_bias else None
-        expected = torch.nn.functional.linear(
-            torch.tensor(x), torch.tensor(w), None if b is None else torch.tensor(b)).numpy()
-        inputs = f"x of shape {x_shape}, weight of shape {w_shape}, bias {'of shape ' + str(b.shape) if b is not None else 'None'}"
-        got = call_student(ex, fn, (x.copy(), w.copy(), None if b is None else b.copy()), inputs, hint)
-        got = _as_float_array(ex, got, "linear_forward", inputs)
+    cases = [(5, 3, 4), (7, 6, 2), (1, 4, 3)]          # (N, in, out): all different, so a wrong axis cannot hide
+    for n, n_in, n_out in cases:
+        x, W, b = rng.normal(size=(n, n_in)), rng.normal(size=(n_out, n_in)), rng.normal(size=n_out)
+        g = rng.normal(size=(n, n_out))
+        xt, Wt, bt = (torch.tensor(v, requires_grad=True) for v in (x, W, b))
+        torch.relu(xt @ Wt.T + bt).backward(torch.tensor(g))
+        expected = (xt.grad.numpy(), Wt.grad.numpy(), bt.grad.numpy())
+        inputs = f"x of shape {x.shape}, W of shape {W.shape}, b of shape {b.shape}, grad_out of shape {g.shape}"
+        result = call_student(ex, fn, (x.copy(), W.copy(), b.copy(), g.copy()), inputs, hint)
+        if not (isinstance(result, (tuple, list)) and len(result) == 3):
+            fail(ex, f"dense_relu_backward should return three arrays (dx, dW, db) for {inputs}; "
+                     f"got {type(result).__name__}", hint)
+        got = [_as_float_array(ex, r, name, inputs) for r, name in zip(result, ("dx", "dW", "db"))]
         specific = hint
-        if with_bias and got.shape == expected.shape and _close(got, expected - b):
-            specific = "the bias is missing: add it (it broadcasts over the leading axes)"
-        expect_close(ex, got, expected, what="linear_forward", inputs=inputs, rtol=1e-9, atol=1e-12, hint=specific)
-    passed(ex, f"matches torch.nn.functional.linear on {len(cases)} shapes (batch axes and bias=None included)")
+        if _close(got[1], g.T @ x) and not _close(got[1], expected[1]):
+            specific = ("the derivative of the ReLU is missing (the source's first bug): multiply grad_out by (z > 0) "
+                        "before any product, so that units that were off pass nothing back")
+        elif got[2].shape == (n,) and n != n_out:
+            specific = ("db has one entry per example: the bias has one entry per output unit, so sum over the "
+                        "examples, axis 0 (the source's second bug, hidden by its square arrays)")
+        for name, value, exp in zip(("dx", "dW", "db"), got, expected):
+            expect_close(ex, value, exp, what=name, inputs=inputs, rtol=1e-9, atol=1e-12, hint=specific)
+    passed(ex, f"dx, dW and db match PyTorch's autograd on {len(cases)} layers with distinct sizes")
 
 
 # --------------------------------------------------------------------------------------
-# Exercise 4.4: one step of SGD with momentum
+# Exercise 4.4: the backward rule of softmax
 # --------------------------------------------------------------------------------------
-def sgd_momentum_step(fn) -> None:
-    """``fn(param, grad, buf, lr, momentum) -> (new_param, new_buf)``, torch.optim.SGD's rule (dampening 0).
-
-    ``buf`` is None on the first step.
-    """
+def softmax_backward(fn) -> None:
+    """``fn(grad_out, out) -> grad_in`` for out = softmax(x) along the last axis."""
     import torch
 
     ex = "Exercise 4.4"
-    hint = ("PyTorch's rule: on the first step buf = grad; afterwards buf = momentum * buf + grad; "
-            "then param = param - lr * buf. Return both (new_param, new_buf)")
+    hint = ("every output depends on every input of its row: d out_i / d x_j = out_i (delta_ij - out_j), so "
+            "grad_in = out * (grad_out - sum(grad_out * out, axis=-1, keepdims=True))")
     rng = np.random.default_rng(44)
-    lr, momentum, steps = 0.1, 0.9, 5
-    start = rng.normal(size=(3, 2))
-    grads = [rng.normal(size=(3, 2)) for _ in range(steps)]
-
-    p_torch = torch.tensor(start.copy(), requires_grad=True)
-    opt = torch.optim.SGD([p_torch], lr=lr, momentum=momentum)
-    param, buf = start.copy(), None
-    for step, g in enumerate(grads, start=1):
-        p_torch.grad = torch.tensor(g)
-        opt.step()
-        expected_param = p_torch.detach().numpy().copy()
-        expected_buf = opt.state[p_torch]["momentum_buffer"].numpy().copy()
-        inputs = f"step {step} (lr={lr}, momentum={momentum}, buf {'None' if buf is None else 'from your previous step'})"
-        result = call_student(ex, fn, (param.copy(), g.copy(), None if buf is None else buf.copy(), lr, momentum), inputs, hint)
-        if not (isinstance(result, (tuple, list)) and len(result) == 2):
-            fail(ex, f"sgd_momentum_step should return a pair (new_param, new_buf) at {inputs}; got {type(result).__name__}", hint)
-        new_param = _as_float_array(ex, result[0], "new_param", inputs)
-        new_buf = _as_float_array(ex, result[1], "new_buf", inputs)
+    for shape in [(4,), (3, 5), (2, 3, 4)]:
+        x, g = rng.normal(0.0, 2.0, size=shape), rng.normal(size=shape)
+        xt = torch.tensor(x, requires_grad=True)
+        yt = torch.softmax(xt, dim=-1)
+        yt.backward(torch.tensor(g))
+        out = yt.detach().numpy().copy()
+        inputs = f"grad_out of shape {shape} and out = softmax(x, axis=-1) = {_short(out)}"
+        got = _as_float_array(ex, call_student(ex, fn, (g.copy(), out.copy()), inputs, hint), "softmax_backward", inputs)
         specific = hint
-        if step == 1 and _close(new_buf, (1 - momentum) * g):
-            specific = "on the first step PyTorch sets buf = grad (no (1 - momentum) factor: dampening is 0)"
-        elif _close(new_param, param - lr * g) and step > 1:
-            specific = "the parameter moved by lr * grad: it should move by lr * buf, the running sum of gradients"
-        elif buf is not None and _close(new_buf, momentum * buf + (1 - momentum) * g):
-            specific = "that is dampening = 1 - momentum (an exponential average); torch's default adds the full grad"
-        expect_close(ex, new_buf, expected_buf, what="new_buf", inputs=inputs, rtol=1e-9, atol=1e-12, hint=specific)
-        expect_close(ex, new_param, expected_param, what="new_param", inputs=inputs, rtol=1e-9, atol=1e-12, hint=specific)
-        param, buf = new_param, new_buf
-    passed(ex, f"{steps} steps match torch.optim.SGD(momentum={momentum}) exactly")
+        if _close(got, g * out * (1 - out)):
+            specific = ("out * (1 - out) is only the diagonal of the Jacobian (the sigmoid's rule): softmax couples "
+                        "the outputs of a row, so subtract the row's sum of grad_out * out")
+        elif got.shape == out.shape and _close(got, out * (g - (g * out).sum())):
+            specific = "sum along the last axis only (axis=-1, keepdims=True), once per row, not over the whole array"
+        expect_close(ex, got, xt.grad.numpy(), what="softmax_backward", inputs=inputs, rtol=1e-6, atol=1e-10, hint=specific)
+    passed(ex, "matches PyTorch's autograd for torch.softmax on 1-D, 2-D and 3-D inputs")
 
 
 # --------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import numpy as np
 from labs.check import _short, expect_close, fail, passed
 from labs.check import call_student
 
-__all__ = ["output_length", "cross_correlate1d", "im2col1d", "max_pool1d", "loss_from_probabilities"]
+__all__ = ["receptive_field", "conv1d_input_grad", "im2col1d", "max_pool1d", "loss_from_probabilities"]
 
 
 
@@ -34,66 +34,82 @@ def _same(a, b) -> bool:
 
 
 # --------------------------------------------------------------------------------------
-# Exercise 5.1: the output length of a convolution
+# Exercise 5.1: predict, then measure: the receptive field of a stack of convolutions
 # --------------------------------------------------------------------------------------
-def output_length(fn) -> None:
-    """``fn(n, kernel_size, stride, padding) -> int``, checked against torch over a grid."""
+def _measured_receptive_field(kernel_sizes, strides) -> int:
+    """Input positions with a non-zero gradient from one output of the last layer (all weights positive)."""
     import torch
     import torch.nn.functional as F
 
+    length = 1
+    for k, s in zip(reversed(kernel_sizes), reversed(strides)):   # an input long enough for 3 outputs
+        length = (length + 2 - 1) * s + k
+    x = torch.zeros(1, 1, length + 8, dtype=torch.float64, requires_grad=True)
+    h = x
+    for k, s in zip(kernel_sizes, strides):
+        h = F.conv1d(h, torch.ones(1, 1, k, dtype=torch.float64), stride=s)
+    h[0, 0, h.shape[-1] // 2].backward()
+    return int((x.grad[0, 0] != 0).sum())
+
+
+def receptive_field(fn) -> None:
+    """``fn(kernel_sizes, strides) -> int``: how many input positions one output of the last layer sees."""
     ex = "Exercise 5.1"
-    hint = "floor((n + 2*padding - kernel_size) / stride) + 1: pad both ends, count the window starts, add the first"
-    checked = 0
-    for n in (5, 8, 13, 40):
-        for k in (1, 2, 3, 5):
-            for s in (1, 2, 3):
-                for p in (0, 1, 2):
-                    if n + 2 * p < k:
-                        continue
-                    expected = F.conv1d(torch.zeros(1, 1, n), torch.zeros(1, 1, k), stride=s, padding=p).shape[-1]
-                    inputs = f"n={n}, kernel_size={k}, stride={s}, padding={p}"
-                    got = call_student(ex, fn, (n, k, s, p), inputs, hint)
-                    if isinstance(got, float) and got.is_integer():
-                        got = int(got)
-                    if not isinstance(got, (int, np.integer)) or isinstance(got, bool):
-                        fail(ex, f"output_length({inputs}) should return an int; got {type(got).__name__} {got!r}",
-                             "use integer division // (a floor) rather than /")
-                    if got != expected:
-                        specific = hint
-                        if got == (n + 2 * p - k) / s + 1 or got == math.ceil((n + 2 * p - k) / s) + 1:
-                            specific = "round down: a window that would run past the end is not used (floor, i.e. //)"
-                        elif got == (n + p - k) // s + 1:
-                            specific = "padding is added at both ends: n + 2 * padding"
-                        elif got == (n + 2 * p - k) // s:
-                            specific = "count the first window too: ... // stride + 1"
-                        fail(ex, f"output_length({inputs}) returned {got}; torch's conv1d gives {expected}", specific)
-                    checked += 1
-    passed(ex, f"all {checked} (n, kernel, stride, padding) combinations match torch.nn.functional.conv1d")
+    hint = ("each layer l widens the window by (k_l - 1) steps of its own input, and one step of layer l's input "
+            "is the product of the strides of the layers below it: r = 1 + sum_l (k_l - 1) * prod_{m < l} s_m")
+    cases = [([3], [1]), ([3, 3], [1, 1]), ([5, 3, 3], [2, 2, 2]), ([3, 2, 3, 2], [1, 2, 1, 2]), ([7, 5], [4, 1])]
+    report = []
+    for kernels, strides in cases:
+        inputs = f"kernel_sizes={kernels}, strides={strides}"
+        got = call_student(ex, fn, (list(kernels), list(strides)), inputs, hint)
+        if isinstance(got, float) and got.is_integer():
+            got = int(got)
+        if not isinstance(got, (int, np.integer)) or isinstance(got, bool):
+            fail(ex, f"receptive_field({inputs}) should return an int; got {type(got).__name__} {got!r}", hint)
+        measured = _measured_receptive_field(kernels, strides)
+        if got != measured:
+            specific = hint
+            if got == 1 + sum(k - 1 for k in kernels):
+                specific = "that ignores the strides: after a stride-2 layer, one step of the next layer's input is 2 input positions"
+            elif got == 1 + sum((k - 1) * math.prod(strides[:i + 1]) for i, k in enumerate(kernels)):
+                specific = "a layer's own stride does not widen its window; only the strides of the layers below it count"
+            elif got == math.prod(kernels):
+                specific = "the windows overlap, so the sizes do not multiply: each layer adds (k - 1) steps"
+            fail(ex, f"you predicted {got} input positions for {inputs}; backpropagating from one output "
+                     f"of the last layer reached {measured}", specific)
+        report.append(f"{got}")
+    passed(ex, f"your predictions match the measured receptive fields ({', '.join(report)}), the MNIST-1D CNN's included")
 
 
 # --------------------------------------------------------------------------------------
-# Exercise 5.2: cross-correlation, the "convolution" of deep learning
+# Exercise 5.2: the gradient of a cross-correlation with respect to its input
 # --------------------------------------------------------------------------------------
-def cross_correlate1d(fn) -> None:
-    """``fn(x, w) -> y`` for 1-D arrays: y[i] = sum_k x[i + k] w[k] ("valid", stride 1)."""
+def conv1d_input_grad(fn) -> None:
+    """``fn(grad_out, w, n) -> dL/dx`` of shape (n,) for y = valid cross-correlation of x (length n) with w."""
     import torch
     import torch.nn.functional as F
 
     ex = "Exercise 5.2"
-    hint = "y[i] = sum over k of x[i + k] * w[k], for i = 0 .. len(x) - len(w): slide w over x without flipping it"
+    hint = ("x[m] is used by every output i with i + j = m, with weight w[j]: dL/dx[m] = sum_j grad_out[m - j] w[j] "
+            "over the j where m - j is an output position. That is a 'full' convolution of grad_out with w")
     rng = np.random.default_rng(52)
-    for n, k in ((6, 3), (10, 4), (7, 1), (5, 5)):
-        x, w = rng.normal(size=n), rng.normal(size=k)
-        inputs = f"x = {_short(x)}, w = {_short(w)}"
-        expected = F.conv1d(torch.tensor(x)[None, None], torch.tensor(w)[None, None]).numpy().ravel()
-        got = _array(ex, call_student(ex, fn, (x.copy(), w.copy()), inputs, hint), "cross_correlate1d", inputs)
+    for n, k in ((8, 3), (12, 4), (5, 5), (6, 1)):
+        x = torch.tensor(rng.normal(size=n), requires_grad=True)
+        w = rng.normal(size=k)
+        grad_out = rng.normal(size=n - k + 1)
+        F.conv1d(x[None, None], torch.tensor(w)[None, None]).backward(torch.tensor(grad_out)[None, None])
+        expected = x.grad.numpy()
+        inputs = f"grad_out of length {n - k + 1}, w = {_short(w)}, n = {n}"
+        got = _array(ex, call_student(ex, fn, (grad_out.copy(), w.copy(), n), inputs, hint), "conv1d_input_grad", inputs)
         specific = hint
-        if got.shape == expected.shape and _same(got, np.convolve(x, w, "valid")):
-            specific = "that is convolution (the kernel flipped); deep-learning layers compute cross-correlation, no flip"
-        elif got.shape == (n + k - 1,):
-            specific = "keep only the 'valid' positions, where the whole kernel lies inside x: len(x) - len(w) + 1 values"
-        expect_close(ex, got, expected, what="cross_correlate1d", inputs=inputs, rtol=1e-6, atol=1e-9, hint=specific)
-    passed(ex, "your cross-correlation equals torch.nn.functional.conv1d on every input")
+        if got.shape == expected.shape and k > 1 and _same(got, np.correlate(np.pad(grad_out, k - 1), w, "valid")):
+            specific = ("the kernel must be flipped here: the backward pass of a cross-correlation is a convolution "
+                        "(np.convolve(grad_out, w, 'full')), not another cross-correlation")
+        elif got.shape == (n - 2 * (k - 1),) or got.shape == (n - k + 1,):
+            specific = ("dL/dx has one entry per input position, n of them: the edge inputs are used by fewer outputs, "
+                        "so pad (a 'full' convolution), do not keep only the 'valid' part")
+        expect_close(ex, got, expected, what="conv1d_input_grad", inputs=inputs, rtol=1e-6, atol=1e-9, hint=specific)
+    passed(ex, "your input gradient equals PyTorch's autograd through conv1d, edges included")
 
 
 # --------------------------------------------------------------------------------------
@@ -151,6 +167,9 @@ def max_pool1d(fn) -> None:
         specific = hint
         if got.shape == expected.shape and _same(got, F.avg_pool1d(torch.tensor(x), k, s).numpy()):
             specific = "that is average pooling: take the maximum of each window"
+        elif s > 1 and got.shape == F.max_pool1d(torch.tensor(x), k, 1).shape:
+            specific = ("that is the source's formula: a window at every position, so nothing is downsampled; "
+                        "start the windows at 0, stride, 2*stride, ...")
         expect_close(ex, got, expected, what="max_pool1d", inputs=inputs, rtol=1e-9, atol=1e-12, hint=specific)
     passed(ex, "your max pooling equals torch.nn.functional.max_pool1d on every input")
 

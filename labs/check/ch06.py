@@ -17,7 +17,7 @@ import numpy as np
 from labs.check import expect_close, fail, passed
 from labs.check import call_student
 
-__all__ = ["rnn_step_concat", "lstm_cell_step", "hidden_state_gradients", "bigram_bits_per_char", "clip_grad_norm"]
+__all__ = ["rnn_step_concat", "lstm_cell_step", "steps_until_vanished", "trigram_bits_per_char", "sequence_logits"]
 
 
 
@@ -129,64 +129,77 @@ def lstm_cell_step(fn) -> None:
 # --------------------------------------------------------------------------- Exercise 6.3
 
 
-def _hidden_grads(hs, w_hh, grad_last, *, derivative_at: str = "next", transpose: bool = False, tanh_prime: bool = True):
-    """dL/dh_t for a tanh RNN, and the usual wrong variants of it (for hints)."""
-    batch, steps, hidden = hs.shape
-    out = np.zeros_like(hs)
-    out[:, -1] = grad_last
-    w = w_hh.T if transpose else w_hh
-    for t in range(steps - 2, -1, -1):
-        h_for_derivative = hs[:, t + 1] if derivative_at == "next" else hs[:, t]
-        local = (1.0 - h_for_derivative**2) if tanh_prime else 1.0
-        out[:, t] = (out[:, t + 1] * local) @ w
-    return out
-
-
-def hidden_state_gradients(fn) -> None:
-    """``fn(hs, weight_hh, grad_last)``: ``dL/dh_t`` for every ``t`` when the loss reads only ``h_T``."""
+def _measured_gradient_norms(rho: float, steps: int, hidden: int = 8, seed: int = 63) -> np.ndarray:
+    """||dL/dh_{T-n}|| for n = 0..steps-1, measured with autograd on a linear RNN whose W_hh is rho times orthogonal."""
     import torch
 
+    from labs.rnn import recurrent_matrix
+
+    w_hh = torch.from_numpy(recurrent_matrix(hidden, rho, seed))
+    gen = torch.Generator().manual_seed(seed)
+    w_ih = torch.randn(hidden, 1, dtype=torch.float64, generator=gen)
+    x = torch.randn(steps, 1, dtype=torch.float64, generator=gen)
+    h = torch.zeros(hidden, dtype=torch.float64, requires_grad=True)
+    states = []
+    for t in range(steps):
+        h = w_hh @ h + w_ih @ x[t]          # linear: no tanh, so the norm is exactly rho ** (T - t)
+        h.retain_grad()
+        states.append(h)
+    direction = torch.zeros(hidden, dtype=torch.float64)
+    direction[0] = 1.0
+    (h @ direction).backward()
+    return np.array([float(s.grad.norm()) for s in reversed(states)])
+
+
+def steps_until_vanished(fn) -> None:
+    """``fn(rho, threshold) -> int``: the fewest steps back at which the gradient norm is below ``threshold``."""
     ex = "Exercise 6.3"
-    rng = np.random.default_rng(63)
-    for batch, steps, inputs, hidden in [(1, 4, 2, 3), (3, 7, 2, 4)]:
-        cell = torch.nn.RNNCell(inputs, hidden).double()
-        with torch.no_grad():
-            for p in cell.parameters():
-                p.copy_(torch.from_numpy(rng.standard_normal(p.shape) * 0.8))
-        x = torch.from_numpy(rng.standard_normal((batch, steps, inputs)))
-        grad_last = rng.standard_normal((batch, hidden))
-        h = torch.zeros(batch, hidden, dtype=torch.float64)
-        states = []
-        for t in range(steps):
-            h = cell(x[:, t], h)
-            h.retain_grad()
-            states.append(h)
-        (h * torch.from_numpy(grad_last)).sum().backward()
-        expected = np.stack([s.grad.numpy() for s in states], axis=1)
-        hs = np.stack([s.detach().numpy() for s in states], axis=1)
-        w_hh = cell.weight_hh.detach().numpy().copy()
-        text = f"hs of shape {hs.shape}, weight_hh {w_hh.shape}, grad_last {grad_last.shape}"
-        got = call_student(ex, fn, (hs.copy(), w_hh.copy(), grad_last.copy()), text)
-        hint = ("start from dL/dh_T = grad_last and walk back: dL/dh_t = (dL/dh_{t+1} * (1 - h_{t+1}**2)) @ weight_hh, "
-                "because h_{t+1} = tanh(... + h_t @ weight_hh.T)")
-        variants = [
-            (dict(tanh_prime=False), "multiply by the tanh derivative 1 - h_{t+1}**2 before going through weight_hh"),
-            (dict(transpose=True), "h_{t+1} uses h_t @ weight_hh.T, so the gradient goes back through @ weight_hh, not weight_hh.T"),
-            (dict(derivative_at="this"), "the tanh derivative belongs to the step you go back through: use h_{t+1}, not h_t"),
-        ]
-        for kwargs, text_hint in variants:
-            if _matches(got, _hidden_grads(hs, w_hh, grad_last, **kwargs)):
-                hint = text_hint
-                break
-        expect_close(ex, got, expected, what="the gradients dL/dh_t", inputs=text, rtol=1e-8, atol=1e-10, hint=hint)
-    passed(ex, "dL/dh_t at every step matches PyTorch autograd (h.retain_grad())")
+    hint = ("n steps back the norm is rho ** n times the norm at h_T (here 1); find the smallest integer n with "
+            "rho ** n < threshold: n > log(threshold) / log(rho), so round up (and mind that log(rho) < 0)")
+    cases = [(0.9, 1e-3), (0.5, 1e-6), (0.99, 0.1), (0.7, 0.05)]
+    report = []
+    for rho, threshold in cases:
+        inputs = f"rho={rho}, threshold={threshold:g}"
+        got = call_student(ex, fn, (rho, threshold), inputs, hint)
+        if isinstance(got, float) and got.is_integer():
+            got = int(got)
+        if not isinstance(got, (int, np.integer)) or isinstance(got, bool):
+            fail(ex, f"steps_until_vanished({inputs}) should return an int (a number of steps); "
+                     f"got {type(got).__name__} {got!r}", hint)
+        exact = math.log(threshold) / math.log(rho)
+        norms = _measured_gradient_norms(rho, int(math.ceil(exact)) + 6)
+        measured = int(np.argmax(norms < threshold))
+        if got != measured:
+            specific = hint
+            if got == math.floor(exact):
+                specific = f"rounded down: {got} steps back the norm is still {norms[got]:.3g}, not yet below {threshold:g}"
+            elif got == measured - 1:
+                specific = "one step short: count the steps until the norm is strictly below the threshold"
+            elif got == math.ceil(math.log10(threshold) / math.log(rho)) or got == math.ceil(math.log(threshold) / math.log10(rho)):
+                specific = "mixed logarithm bases: log(threshold) and log(rho) must use the same base"
+            elif got < 0:
+                specific = "negative: log(rho) < 0 for rho < 1, and dividing by it flips the sign of log(threshold)"
+            fail(ex, f"you predicted {got} steps for {inputs}; autograd on a linear RNN measured the norm "
+                     f"first below {threshold:g} after {measured} steps (norm {norms[measured]:.3g} there)", specific)
+        report.append(f"{got}")
+    passed(ex, f"your predictions ({', '.join(report)} steps) match the gradient norms measured with autograd")
 
 
 # --------------------------------------------------------------------------- Exercise 6.4
 
 
-def bigram_bits_per_char(fn) -> None:
-    """``fn(train_ids, val_ids, vocab_size, k)``: validation bpc of an add-k bigram model."""
+def _trigram_bits(train_ids, val_ids, vocab: int, k: float, *, log=np.log2, axis: int = 2, divide_by=None) -> float:
+    """Validation bits per character of an add-k trigram model (and its usual wrong variants, for hints)."""
+    counts = np.zeros((vocab, vocab, vocab))
+    np.add.at(counts, (train_ids[:-2], train_ids[1:-1], train_ids[2:]), 1.0)
+    probs = (counts + k) / (counts.sum(axis=axis, keepdims=True) + k * vocab)
+    picked = probs[val_ids[:-2], val_ids[1:-1], val_ids[2:]]
+    total = -np.sum(log(picked))
+    return float(total / (len(picked) if divide_by is None else divide_by))
+
+
+def trigram_bits_per_char(fn) -> None:
+    """``fn(train_ids, val_ids, vocab_size, k)``: validation bpc of an add-k trigram model."""
     from labs.lm_baselines import BigramLM
 
     ex = "Exercise 6.4"
@@ -201,67 +214,74 @@ def bigram_bits_per_char(fn) -> None:
         ("the same text, k = 0.1", train_ids, val_ids, len(chars), 0.1),
         ("random ids over V = 7, k = 0.5", rng.integers(0, 7, 300), rng.integers(0, 7, 50), 7, 0.5),
     ]
+    hint = ("count the triples (a, b, c) of consecutive training ids, add k to every count, normalise over c for each "
+            "context (a, b), then average -log2 p(c | a, b) over the len(val_ids) - 2 triples of the validation ids")
+    report = []
     for what, tr, va, vocab, k in cases:
-        expected = BigramLM(vocab, k).fit(tr).bits_per_char(va)
-        got = call_student(ex, fn, (tr.copy(), va.copy(), vocab, k), what)
+        expected = _trigram_bits(tr, va, vocab, k)
+        got = call_student(ex, fn, (tr.copy(), va.copy(), vocab, k), what, hint)
         if got is None:
-            fail(ex, f"bigram_bits_per_char returned None for {what}; did you forget `return`?")
+            fail(ex, f"trigram_bits_per_char returned None for {what}; did you forget `return`?")
         value = _as_array(got)
         if value is None or value.shape != ():
-            fail(ex, f"bigram_bits_per_char should return one number for {what}; got {got!r}")
+            fail(ex, f"trigram_bits_per_char should return one number for {what}; got {got!r}", hint)
         value = float(value)
-        hint = ("count pairs (a, b) in the training ids, add k to every count, divide each row by its sum, then "
-                "average -log2 p(b | a) over the adjacent pairs of the validation ids")
-        counts = np.zeros((vocab, vocab))
-        np.add.at(counts, (tr[:-1], tr[1:]), 1)
-        by_column = (counts + k) / (counts.sum(axis=0, keepdims=True) + k * vocab)
+        specific = hint
         if not math.isfinite(value):
-            hint = "a pair never seen in training has probability 0 without smoothing: add k to every count"
-        elif np.isclose(value, expected * math.log(2)):
-            hint = "that is the answer in nats: use np.log2, not np.log"
-        elif np.isclose(value, -np.mean(np.log2(by_column[va[:-1], va[1:]]))):
-            hint = "normalise each row (the distribution of the next character after a), not each column"
-        elif np.isclose(value, -np.sum(np.log2((counts[va[:-1], va[1:]] + k) / (counts.sum(1)[va[:-1]] + k * vocab))) / len(va)):
-            hint = "there are len(val_ids) - 1 predictions (the first character has no predecessor): average over those"
+            specific = "a triple never seen in training has probability 0 without smoothing: add k to every count"
+        elif np.isclose(value, _trigram_bits(tr, va, vocab, k, log=np.log)):
+            specific = "that is the answer in nats: use np.log2, not np.log"
+        elif np.isclose(value, _trigram_bits(tr, va, vocab, k, axis=0)):
+            specific = "normalise over the next character c (the last axis) for each context (a, b), not over a"
+        elif np.isclose(value, _trigram_bits(tr, va, vocab, k, divide_by=len(va))):
+            specific = "the first two characters have no full context: there are len(val_ids) - 2 predictions"
+        elif np.isclose(value, BigramLM(vocab, k).fit(tr).bits_per_char(va)):
+            specific = "that is the bigram model's score: the context is the two previous characters, not one"
         if not np.isclose(value, expected, rtol=1e-9, atol=1e-12):
-            fail(ex, f"bigram_bits_per_char for {what} is wrong.\n  expected: {expected:.6f}\n  got:      {value:.6f}", hint)
-    passed(ex, "matches labs.lm_baselines.BigramLM, including characters never seen in training")
+            fail(ex, f"trigram_bits_per_char for {what} is wrong.\n  expected: {expected:.6f}\n  got:      {value:.6f}",
+                 specific)
+        report.append(f"{value:.3f} (bigram {BigramLM(vocab, k).fit(tr).bits_per_char(va):.3f})")
+    passed(ex, "matches the add-k trigram model on every case, unseen characters included: " + "; ".join(report))
 
 
 # --------------------------------------------------------------------------- Exercise 6.5
 
 
-def clip_grad_norm(fn) -> None:
-    """``fn(grads, max_norm) -> (clipped, total_norm)``: torch.nn.utils.clip_grad_norm_'s rule."""
+def sequence_logits(fn) -> None:
+    """``fn(outputs, weight, bias) -> (B, K)``: the logits a stacked-LSTM classifier should hand to F.cross_entropy."""
     import torch
 
     ex = "Exercise 6.5"
+    hint = ("Keras's last LSTM (without return_sequences) hands the Dense layer the output of the LAST time step "
+            "only, outputs[:, -1] with batch_first; apply the linear head to it and return logits, no softmax")
     rng = np.random.default_rng(65)
-    shapes = [(3, 4), (4,), (2, 2, 2)]
-    for scale, max_norm in [(100.0, 1.0), (0.01, 1.0), (5.0, 2.5)]:
-        grads = [rng.standard_normal(s) * scale for s in shapes]
-        params = [torch.zeros(s, dtype=torch.float64, requires_grad=True) for s in shapes]
-        for p, g in zip(params, grads):
-            p.grad = torch.from_numpy(g.copy())
-        total = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
-        expected = [p.grad.numpy() for p in params]
-        text = f"3 gradients of shapes {shapes} with global norm {total:.4g}, max_norm={max_norm}"
-        got = call_student(ex, fn, ([g.copy() for g in grads], max_norm), text)
-        if not (isinstance(got, (tuple, list)) and len(got) == 2):
-            fail(ex, f"clip_grad_norm should return (clipped_list, total_norm) for {text}; got {type(got).__name__}",
-                 "end with `return clipped, total_norm`")
-        clipped, got_total = got
-        if not isinstance(clipped, (list, tuple)) or len(clipped) != len(grads):
-            fail(ex, f"the first item returned should be a list of {len(grads)} arrays for {text}; got {type(clipped).__name__}")
-        hint = ("the norm is over all gradients together: sqrt(sum of every squared entry); if it exceeds max_norm, "
-                "multiply every gradient by max_norm / (total_norm + 1e-6); otherwise leave them unchanged")
-        per_tensor = [g * min(1.0, max_norm / (np.linalg.norm(g) + 1e-6)) for g in grads]
-        always = [g * max_norm / (total + 1e-6) for g in grads]
-        if all(_matches(a, b) for a, b in zip(clipped, per_tensor)) and not all(_matches(a, b) for a, b in zip(clipped, expected)):
-            hint = "you clipped each gradient on its own; clip_grad_norm_ uses one global norm over all of them, so the direction is kept"
-        elif total < max_norm and all(_matches(a, b) for a, b in zip(clipped, always)):
-            hint = "when the total norm is already below max_norm, leave the gradients unchanged (the scale is min(1, ...))"
-        expect_close(ex, got_total, total, what="the returned total norm (before clipping)", inputs=text, rtol=1e-9, hint=hint)
-        for index, (a, b) in enumerate(zip(clipped, expected)):
-            expect_close(ex, a, b, what=f"clipped gradient {index}", inputs=text, rtol=1e-9, atol=1e-12, hint=hint)
-    passed(ex, "same clipped gradients and total norm as torch.nn.utils.clip_grad_norm_")
+    for batch, steps, hidden, classes in [(4, 7, 5, 3), (2, 40, 6, 10)]:
+        outputs = rng.standard_normal((batch, steps, hidden))
+        weight, bias = rng.standard_normal((classes, hidden)), rng.standard_normal(classes)
+        expected = torch.nn.functional.linear(torch.from_numpy(outputs[:, -1]), torch.from_numpy(weight),
+                                              torch.from_numpy(bias)).numpy()
+        text = (f"outputs of shape {outputs.shape} (batch_first), weight {weight.shape}, bias {bias.shape}")
+        got = call_student(ex, fn, (outputs.copy(), weight.copy(), bias.copy()), text, hint)
+        arr = _as_array(got)
+        specific = hint
+        every_step = outputs @ weight.T + bias
+        if arr is not None and arr.shape == every_step.shape:
+            specific = ("one prediction per time step: the source's port classifies every step; the sequence's class "
+                        "is read from the last step, outputs[:, -1]")
+        elif _matches(got, torch.softmax(torch.from_numpy(expected), dim=-1).numpy()):
+            specific = ("those are probabilities (the source's Dense(..., activation='softmax')): F.cross_entropy "
+                        "applies softmax itself, so return the logits")
+        elif _matches(got, outputs[:, 0] @ weight.T + bias):
+            specific = "that is the first time step; with batch_first the time axis is 1 and the last step is outputs[:, -1]"
+        elif _matches(got, outputs[-1] @ weight.T + bias):
+            specific = "outputs[-1] is the last example of the batch; the last time step is outputs[:, -1]"
+        expect_close(ex, got, expected, what="sequence_logits", inputs=text, rtol=1e-8, atol=1e-10, hint=specific)
+    # The loss the fixed port trains with: logits into F.cross_entropy, which must equal the probability loss.
+    targets = rng.integers(0, classes, size=batch)
+    logits = torch.from_numpy(np.asarray(fn(outputs, weight, bias), dtype=np.float64))
+    by_logits = torch.nn.functional.cross_entropy(logits, torch.from_numpy(targets)).item()
+    by_probs = -np.mean(np.log(torch.softmax(logits, -1).numpy()[np.arange(batch), targets]))
+    if not math.isclose(by_logits, by_probs, rel_tol=1e-9):
+        fail(ex, "F.cross_entropy on your logits differs from -log of the softmax probabilities", hint)
+    passed(ex, "your logits read the last time step, and F.cross_entropy on them is the loss Keras's softmax + "
+               "sparse_categorical_crossentropy computes")
