@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT / "book" / "_ext"))
 import book_html
 
 LABEL = re.compile(r"^:label:\s*(\S+)\s*$", re.MULTILINE)
-EXERCISE_DIRECTIVE = re.compile(r"^```\{exercise\}", re.MULTILINE)
+EXERCISE_DIRECTIVE = re.compile(r"^`{3,}\{exercise\}", re.MULTILINE)  # three or more backticks (four when the statement holds code)
 SOLUTION = re.compile(r"### BEGIN SOLUTION (Exercise \d+\.\d+)")
 GRADER_CALL = re.compile(r"labs\.check\.(ch\d+)\.(\w+)\(")
 GRADER_NAME = re.compile(r"\"(Exercise \d+\.\d+)\"")

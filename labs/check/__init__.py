@@ -7,7 +7,7 @@ An exercise in a chapter notebook has three parts:
    ``### BEGIN SOLUTION`` and ``### END SOLUTION`` (the student version replaces
    it with a stub that raises ``NotImplementedError("Exercise 3.2: ...")``);
 3. a check cell that calls a grader here, for example
-   ``labs.check.ch03.stable_softmax(stable_softmax)``.
+   ``labs.check.ch03.softmax_with_temperature(softmax_with_temperature)``.
 
 A grader prints one short success line, or raises :class:`ExerciseFailed` with a
 hint that says which input was tried, what was expected and what came back. In
