@@ -52,6 +52,10 @@ strip: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest tests -n $(JOBS) -q
 
+# nbval executes every notebook (a cell that raises fails the run) and stores each notebook
+# that passed in the book's execution cache (tools/nbval_cache.py); book-strict then takes
+# the outputs from that cache (`execute_notebooks: cache` in _config.yml) instead of running
+# the notebooks a second time. A notebook not in the cache, or changed since, is executed there.
 notebooks: $(STAMP)
 	$(PY) -m pytest --nbval-lax -n $(JOBS) --dist loadfile --nbval-cache _build/.jupyter_cache chapters book -q
 
