@@ -7,8 +7,9 @@ jupyter-cache folder (``_build/.jupyter_cache``, which ``make notebooks`` and th
 fill). For each notebook of the book (``_toc.yml``) it collects every glued value
 (``{glue:text}`` in the prose) and every number in the cells' printed text, Markdown and
 LaTeX, then reports each one that differs. Wall-clock measurements (a number followed by
-"s", "ms" or "seconds", "GFLOP/s", a glue name ending in ``_s`` or ``seconds``) are listed
-apart and do not count as differences unless ``--strict`` is given.
+"s", "ms", "seconds" or "GFLOP/s", a glue name ending in ``_s``, ``seconds`` or ``gflops``,
+and chapter 1's years computed from its measured speed) are listed apart and do not count
+as differences unless ``--strict`` is given.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tools.notebooks import ROOT, toc_notebooks
 
 NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d[\d,]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-# a number that measures time or speed: it depends on the machine's load, not on the code
-TIMING = re.compile(r"^\s*(?:s|ms|µs|seconds?|GFLOP/s|it/s)\b|^s\)")
-TIMING_GLUE = re.compile(r"(?:_s|_seconds|seconds|_time)$")
+# a number that measures time or speed, or is computed from one (chapter 1 turns its measured
+# GFLOP/s into years of GPT-3 training): it depends on the machine's load, not on the code
+TIMING = re.compile(r"^\s*(?:s|ms|µs|seconds?|GFLOP/s|it/s)\b|^s\)|^ years here")
+TIMING_GLUE = re.compile(r"(?:_s|_seconds|seconds|_time|gflops|_years)$")
 TEXT_MIMES = ("text/plain", "text/markdown", "text/latex")
 GLUE_MIME = "application/papermill.record/"
 
