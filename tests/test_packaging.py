@@ -160,3 +160,25 @@ def test_binder_installs_the_pinned_cpu_build():
     assert "-c ../constraints.txt" in requirements and "." in requirements
     runtime = (ROOT / "binder" / "runtime.txt").read_text(encoding="utf-8").strip()
     assert SpecifierSet(PYPROJECT["project"]["requires-python"]).contains(runtime.removeprefix("python-") + ".0")
+
+
+def test_numpy_lower_bound_is_one_the_pinned_packages_accept():
+    """pyproject's oldest NumPy must install with the pinned scipy, matplotlib, scikit-learn ...
+    (numpy>=1.24 was declared while the pinned scipy needs 1.26.4); CI runs the tests with it:
+    `sed 's/^numpy==.*/numpy==1.26.4/' constraints.txt` into a fresh environment."""
+    (numpy,) = [r for r in PACKAGE_DEPS if r.name == "numpy"]
+    (oldest,) = [Version(s.version) for s in numpy.specifier if s.operator == ">="]
+    refused = []
+    for name, version in PINS.items():
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        if dist.version.split("+")[0] != version:
+            continue
+        for line in dist.requires or []:
+            need = Requirement(line)
+            if canonicalize_name(need.name) == "numpy" and (need.marker is None or need.marker.evaluate()):
+                if not need.specifier.contains(oldest):
+                    refused.append(f"{name}=={version} needs numpy{need.specifier}")
+    assert not refused, f"numpy>={oldest} is declared, but {refused}"
