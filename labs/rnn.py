@@ -310,10 +310,17 @@ def train_memory_task(radius: float, lr: float, steps: int, clip: float | None =
     :func:`recurrent_matrix` with spectral radius ``radius``. With ``clip`` set, the global
     gradient norm is clipped by ``torch.nn.utils.clip_grad_norm_`` before every step.
 
-    Returns ``{"loss": (steps,), "grad_norm": (steps,)}``: the mean squared error of every
-    step and the global gradient norm *before* clipping. Seeded: the same call gives the
-    same curves. The target's variance is ``remember``, so a loss near ``remember`` means
-    nothing was learned.
+    Returns ``{"loss": (steps,), "grad_norm": (steps,), "diverged_at": int | None}``: the mean
+    squared error of every step, the global gradient norm *before* clipping, and the first
+    step whose loss or gradient norm was not finite (the weights overflowed). Training stops
+    there, and the remaining entries are NaN. Seeded: the same call gives the same curves.
+    The target's variance is ``remember``, so a loss near ``remember`` means nothing was
+    learned.
+
+    Why the divergence is reported rather than a late spike: unclipped SGD on this task is
+    chaotic, so *when* a late spike happens depends on float rounding, i.e. on the CPU and
+    the library version. A learning rate that blows up within the first few steps gives the
+    same story on every machine.
     """
     import torch
 
@@ -327,7 +334,8 @@ def train_memory_task(radius: float, lr: float, steps: int, clip: float | None =
     params = list(model.parameters()) + list(head.parameters())
     optimizer = torch.optim.SGD(params, lr=lr)
     data = torch.Generator().manual_seed(seed + 1)
-    losses, norms = np.empty(steps), np.empty(steps)
+    losses, norms = np.full(steps, np.nan), np.full(steps, np.nan)
+    diverged_at = None
     for step in range(steps):
         x = torch.randn(batch_size, seq_len, 1, generator=data)
         target = x[:, :remember, 0].sum(dim=1)
@@ -337,9 +345,12 @@ def train_memory_task(radius: float, lr: float, steps: int, clip: float | None =
         loss.backward()
         # max_norm=inf measures the norm without changing anything
         norms[step] = float(torch.nn.utils.clip_grad_norm_(params, clip if clip is not None else float("inf")))
-        optimizer.step()
         losses[step] = loss.item()
-    return {"loss": losses, "grad_norm": norms}
+        if not (np.isfinite(losses[step]) and np.isfinite(norms[step])):
+            diverged_at = step  # the weights overflowed: nothing more to learn from this run
+            break
+        optimizer.step()
+    return {"loss": losses, "grad_norm": norms, "diverged_at": diverged_at}
 
 
 def autograd_depth(output) -> int:

@@ -183,14 +183,21 @@ def test_errors_say_what_was_expected():
         rnn.recurrent_matrix(4, -1.0)
 
 
-def test_memory_task_clipping_tames_the_explosion():
-    plain = rnn.train_memory_task(radius=1.5, lr=0.05, steps=150, clip=None, seed=0)
-    clipped = rnn.train_memory_task(radius=1.5, lr=0.05, steps=150, clip=1.0, seed=0)
-    again = rnn.train_memory_task(radius=1.5, lr=0.05, steps=150, clip=1.0, seed=0)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_memory_task_clipping_tames_the_explosion(seed):
+    # lr 0.1 blows up within the first steps, before float rounding (which differs by CPU and
+    # library version) has grown enough to matter; a late spike at lr 0.05 was machine-dependent.
+    plain = rnn.train_memory_task(radius=1.5, lr=0.1, steps=150, clip=None, seed=seed)
+    clipped = rnn.train_memory_task(radius=1.5, lr=0.1, steps=150, clip=1.0, seed=seed)
+    again = rnn.train_memory_task(radius=1.5, lr=0.1, steps=150, clip=1.0, seed=seed)
     np.testing.assert_array_equal(clipped["loss"], again["loss"])  # seeded
-    assert plain["grad_norm"].max() > 1e3  # the explosion
+    finite = plain["grad_norm"][np.isfinite(plain["grad_norm"])]
+    first_spike = int(np.argmax(plain["grad_norm"] > 1e3))
+    assert finite.max() > 1e3 and first_spike < 20  # the explosion comes early ...
+    assert plain["diverged_at"] is not None  # ... and soon overflows the weights
+    assert np.isnan(plain["loss"][plain["diverged_at"] + 1:]).all()  # and training stopped there
+    assert clipped["diverged_at"] is None
     assert clipped["loss"][-20:].mean() < 0.6 * 5  # learned something: the target variance is 5
-    assert clipped["loss"][-20:].mean() < plain["loss"][-20:].mean()
 
 
 def test_autograd_depth_grows_with_time_only_for_the_recurrence():
