@@ -56,8 +56,9 @@ unit: $(STAMP)
 # that passed in the book's execution cache (tools/nbval_cache.py); book-strict then takes
 # the outputs from that cache (`execute_notebooks: cache` in _config.yml) instead of running
 # the notebooks a second time. A notebook not in the cache, or changed since, is executed there.
+# Kernels may take minutes to start on a busy machine (60 s failed here under load).
 notebooks: $(STAMP)
-	$(PY) -m pytest --nbval-lax -n $(JOBS) --dist loadfile --nbval-cache _build/.jupyter_cache chapters book -q
+	$(PY) -m pytest --nbval-lax -n $(JOBS) --dist loadfile --nbval-cache _build/.jupyter_cache --nbval-kernel-startup-timeout 300 chapters book -q
 
 book-strict: $(STAMP)
 	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
