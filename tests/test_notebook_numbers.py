@@ -35,3 +35,9 @@ def test_a_changed_number_is_reported_where_it_is():
     assert differ == ["chapters/x.ipynb, code cell 1, output 1.0, number 1: 0.125 != 0.126",
                       "chapters/x.ipynb, glue acc: 97.5 != 97.6"]
     assert compare(_run("0.125", "1.5", "97.5"), _run("0.125", "2.5", "97.5"), strict=True)[0]
+
+
+def test_lines_and_table_columns_in_milliseconds_are_timings():
+    text = "size  forward ms  step ms\nh=128  0.162  0.408\n\nloss 0.25\n1725 ms: 4,122 times faster\n"
+    assert numbers(text) == [("128", True), ("0.162", True), ("0.408", True), ("0.25", False),
+                             ("1725", True), ("4,122", True)]

@@ -7,9 +7,9 @@ jupyter-cache folder (``_build/.jupyter_cache``, which ``make notebooks`` and th
 fill). For each notebook of the book (``_toc.yml``) it collects every glued value
 (``{glue:text}`` in the prose) and every number in the cells' printed text, Markdown and
 LaTeX, then reports each one that differs. Wall-clock measurements (a number followed by
-"s", "ms", "seconds" or "GFLOP/s", a glue name ending in ``_s``, ``seconds`` or ``gflops``,
-and chapter 1's years computed from its measured speed) are listed apart and do not count
-as differences unless ``--strict`` is given.
+"s", "ms", "seconds" or "GFLOP/s", a line or a table column in ms, a speed-up, and the glue
+names of such measurements, see ``TIMING_GLUE``) are listed apart and do not count as
+differences unless ``--strict`` is given.
 """
 
 from __future__ import annotations
@@ -26,16 +26,29 @@ from tools.notebooks import ROOT, toc_notebooks
 
 NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d[\d,]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 # a number that measures time or speed, or is computed from one (chapter 1 turns its measured
-# GFLOP/s into years of GPT-3 training): it depends on the machine's load, not on the code
+# GFLOP/s into years of GPT-3 training; chapter 4 prints speed-ups and ratios of times): it
+# depends on the machine's load, not on the code
 TIMING = re.compile(r"^\s*(?:s|ms|µs|seconds?|GFLOP/s|it/s)\b|^s\)|^ years here")
-TIMING_GLUE = re.compile(r"(?:_s|_seconds|seconds|_time|gflops|_years)$")
+TIMING_LINE = re.compile(r"\bms\b|GB/s|times faster|times one pass")  # every number on such a line
+TIMING_GLUE = re.compile(r"(?:_s|_seconds|seconds|_time|gflops|_years)$|speedup|fusion_ratio|scale_ratio")
 TEXT_MIMES = ("text/plain", "text/markdown", "text/latex")
-GLUE_MIME = "application/papermill.record/"
 
 
 def numbers(text: str) -> list[tuple[str, bool]]:
-    """(number, is_timing) for every number in ``text``, in order."""
-    return [(m.group(), bool(TIMING.match(text[m.end():]))) for m in NUMBER.finditer(text)]
+    """(number, is_timing) for every number in ``text``, in order.
+
+    Timings: a number followed by a unit of time, every number on a line that speaks of
+    milliseconds or speed-ups, and the rows of a table whose header has a column in ms.
+    """
+    found, timed_table = [], False
+    for line in text.splitlines():
+        if not line.strip():
+            timed_table = False
+        elif TIMING_LINE.search(line) and not NUMBER.search(line):
+            timed_table = True  # a header such as "forward ms  backward ms"
+        whole_line = timed_table or bool(TIMING_LINE.search(line))
+        found += [(m.group(), whole_line or bool(TIMING.match(line[m.end():]))) for m in NUMBER.finditer(line)]
+    return found
 
 
 def values(nb) -> dict[str, tuple[str, bool]]:
@@ -43,17 +56,20 @@ def values(nb) -> dict[str, tuple[str, bool]]:
     found: dict[str, tuple[str, bool]] = {}
     code = [c for c in nb.cells if c.cell_type == "code"]
     for index, cell in enumerate(code, 1):
+        timed_values = set()  # what the cell glued as a measurement: shown again as its value, it still is one
         for k, out in enumerate(cell.get("outputs", [])):
             data = out.get("data", {})
             glue = (out.get("metadata", {}).get("scrapbook") or {}).get("name")
             if glue:
-                text = " | ".join(v for key, v in sorted(data.items()) if key.startswith(GLUE_MIME) and isinstance(v, str))
+                text = " | ".join(v for key, v in sorted(data.items()) if isinstance(v, str) and key.endswith(TEXT_MIMES))
                 found[f"glue {glue}"] = (text, bool(TIMING_GLUE.search(glue)))
+                if TIMING_GLUE.search(glue):
+                    timed_values.add(text)
                 continue
             texts = [out.get("text", "")] + [data[m] for m in TEXT_MIMES if isinstance(data.get(m), str)]
             for t, text in enumerate(texts):
                 for j, (number, timing) in enumerate(numbers(text)):
-                    found[f"code cell {index}, output {k + 1}.{t}, number {j + 1}"] = (number, timing)
+                    found[f"code cell {index}, output {k + 1}.{t}, number {j + 1}"] = (number, timing or text in timed_values)
     return found
 
 
