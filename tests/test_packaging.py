@@ -25,7 +25,7 @@ def _requirement_lines(path):
     out = []
     for line in path.read_text(encoding="utf-8").splitlines():
         line = line.split(" #")[0].strip()
-        if line and not line.startswith(("#", "-", ".")):
+        if line and not line.startswith(("#", "-", ".")):  # options, -c/-r, `-e .[...]`
             out.append(Requirement(line))
     return out
 
@@ -65,8 +65,16 @@ def test_each_dependency_is_declared_once():
     assert package.isdisjoint(tools), (
         f"{sorted(package & set(tools))} are declared in pyproject.toml and again in requirements.txt; "
         "keep what `import labs` needs in pyproject.toml only")
-    assert "-e ." in (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines()
-    assert "optional-dependencies" not in PYPROJECT["project"], "the tools are declared in requirements.txt"
+    editable = [line for line in (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines()
+                if line.startswith("-e .")]
+    assert len(editable) == 1, "requirements.txt installs the package itself once, with `-e .` (or `-e .[extra,...]`)"
+    # an extra (an optional feature of labs, e.g. labs[gpt2]) is pulled in by naming it on the
+    # `-e .[...]` line, never by repeating its packages in requirements.txt
+    extras = PYPROJECT["project"].get("optional-dependencies", {})
+    assert "test" not in extras, "the tools for the tests are declared in requirements.txt"
+    for extra, reqs in extras.items():
+        repeated = {canonicalize_name(Requirement(r).name) for r in reqs} & set(tools)
+        assert not repeated, f"{sorted(repeated)} are in the [{extra}] extra and again in requirements.txt"
     assert not {"jupyter", "notebook"} & set(tools), "the jupyter metapackage pulls notebook 7, which nothing uses"
 
 
