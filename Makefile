@@ -1,9 +1,10 @@
 # Two commands do everything on a fresh machine with Python 3 and make:
 #   make book   create .venv, install, build the HTML book into _build/html
-#   make test   the same set-up, then every test: unit tests, every notebook
-#               executed with nbval, and the book build with warnings as errors
+#   make test   the same set-up, then every check: ruff and the notebooks' stripped
+#               outputs, unit tests, every notebook executed with nbval, the book
+#               build with warnings as errors, and the built book in a headless browser
 # Also: make lab (JupyterLab, opened at student/), make student, make editions, make timings,
-#       make benchmark, make doctor, make clean.
+#       make benchmark, make doctor, make strip, make constraints, make clean.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -21,24 +22,43 @@ export OMP_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: book test unit notebooks book-strict lab student editions timings benchmark doctor constraints clean
+.PHONY: book test lint strip unit notebooks book-strict lab student editions timings benchmark doctor constraints clean
+
+PIP_INSTALL := -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (pyproject.toml); this is " + sys.version.split()[0] + ". Run: make PYTHON=python3.11 ...")'
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -r requirements.txt -e . 2> $(VENV)/pip-install.log || { cat $(VENV)/pip-install.log; exit 1; }
+	$(PY) $(PIP_INSTALL) --upgrade pip setuptools 2> $(VENV)/pip-install.log || { cat $(VENV)/pip-install.log; exit 1; }
+	$(PY) $(PIP_INSTALL) -r requirements.txt 2>> $(VENV)/pip-install.log || { cat $(VENV)/pip-install.log; exit 1; }
 	@touch $(STAMP)
 
 book: $(STAMP)
 	$(BIN)/jupyter-book build . --builder html
 	@echo "Open _build/html/index.html"
 
-test: $(STAMP) unit notebooks book-strict
+test: $(STAMP) lint unit notebooks book-strict
+
+# ruff (rules in pyproject.toml) and notebooks committed without outputs (nbstripout;
+# `make strip` strips them in place).
+NOTEBOOKS = $(shell find chapters book -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/nbstripout --verify --keep-id $(NOTEBOOKS) || { echo "notebooks with outputs or metadata: run 'make strip'"; exit 1; }
+
+strip: $(STAMP)
+	$(BIN)/nbstripout --keep-id $(NOTEBOOKS)
 
 unit: $(STAMP)
 	$(PY) -m pytest tests -n $(JOBS) -q
 
+# nbval executes every notebook (a cell that raises fails the run) and stores each notebook
+# that passed in the book's execution cache (tools/nbval_cache.py); book-strict then takes
+# the outputs from that cache (`execute_notebooks: cache` in _config.yml) instead of running
+# the notebooks a second time. A notebook not in the cache, or changed since, is executed there.
+# Kernels may take minutes to start on a busy machine (60 s failed here under load).
 notebooks: $(STAMP)
-	$(PY) -m pytest --nbval-lax -n $(JOBS) --dist loadfile chapters book -q
+	$(PY) -m pytest --nbval-lax -n $(JOBS) --dist loadfile --nbval-cache _build/.jupyter_cache --nbval-kernel-startup-timeout 300 chapters book -q
 
 book-strict: $(STAMP)
 	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
@@ -66,10 +86,18 @@ benchmark: $(STAMP)
 doctor: $(STAMP)
 	$(PY) -m labs doctor
 
+# Regenerate constraints.txt: a fresh environment installs requirements.txt, with the current
+# pins as constraints so that nothing moves by accident (torch above all: the pin keeps the
+# local CPU build), and `pip freeze --all` lists what was installed, pip and setuptools
+# included; a pin no longer needed disappears. To upgrade a package, delete its line first.
+CONSTRAINTS_VENV := /tmp/labs-constraints-venv
 constraints:
-	rm -rf /tmp/labs-constraints-venv && $(PYTHON) -m venv /tmp/labs-constraints-venv
-	/tmp/labs-constraints-venv/bin/pip install --quiet -r requirements.txt
-	/tmp/labs-constraints-venv/bin/pip freeze | sed -e "s/^torch==\(.*\)+cpu$$/torch==\1/" > constraints.txt
+	rm -rf $(CONSTRAINTS_VENV) && $(PYTHON) -m venv $(CONSTRAINTS_VENV)
+	$(CONSTRAINTS_VENV)/bin/python $(PIP_INSTALL) --upgrade pip setuptools
+	$(CONSTRAINTS_VENV)/bin/python $(PIP_INSTALL) -r requirements.txt
+	{ sed -n '/^#/p' constraints.txt; $(CONSTRAINTS_VENV)/bin/pip freeze --all --exclude-editable \
+	  | sed -e "s/^torch==\(.*\)+cpu$$/torch==\1/"; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 clean:
 	rm -rf _build student .pytest_cache

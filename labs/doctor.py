@@ -2,13 +2,55 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import platform
+import re
 import socket
+from importlib import metadata
+
+# What `import labs` needs, when the package's own metadata cannot say (run from a source
+# tree that was never installed); otherwise the list comes from pyproject.toml, via pip.
+FALLBACK_REQUIREMENTS = ("numpy", "matplotlib", "torch", "ipywidgets", "scikit-learn", "scipy", "mnist1d", "tqdm",
+                         "threadpoolctl")
+# Not needed by `import labs`, but by the notebooks: reported, never counted as missing.
+NOTEBOOK_PACKAGES = ("ipykernel", "jupyter-book", "nbval")
 
 
-PACKAGES = ("numpy", "torch", "matplotlib", "sklearn", "scipy", "ipywidgets", "mnist1d", "tqdm")
+def required_packages() -> tuple[str, ...]:
+    """The distributions labs declares (pyproject.toml's dependencies), without extras."""
+    try:
+        requires = metadata.requires("labs") or []
+    except metadata.PackageNotFoundError:
+        return FALLBACK_REQUIREMENTS
+    names = [re.split(r"[\s<>=!~;\[(]", r, maxsplit=1)[0] for r in requires if "extra ==" not in r]
+    return tuple(dict.fromkeys(n for n in names if n)) or FALLBACK_REQUIREMENTS
+
+
+def version_of(distribution: str) -> str:
+    """The installed version of ``distribution`` (its metadata, so nothing is imported), or 'missing'."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "missing"
+
+
+def blas_threads() -> dict[str, str]:
+    """One line per BLAS / OpenMP library NumPy and torch loaded: its implementation, version and threads."""
+    try:
+        import numpy  # noqa: F401 (loads NumPy's BLAS, so that threadpoolctl sees it)
+        from threadpoolctl import threadpool_info
+    except ImportError as err:
+        return {"blas": f"unknown ({err.name} missing)"}
+    try:
+        import torch  # noqa: F401 (loads torch's OpenMP and BLAS)
+    except ImportError:
+        pass
+    found: dict[str, str] = {}
+    for lib in threadpool_info():
+        key = lib["user_api"]  # 'blas' or 'openmp'
+        line = f"{lib.get('internal_api', '?')} {lib.get('version') or ''}".strip() + f", {lib['num_threads']} thread(s)"
+        found[key] = line if key not in found else f"{found[key]}; {line}"
+    return found or {"blas": "none loaded"}
 
 
 def network_reachable(host: str = "pypi.org", port: int = 443, timeout: float = 2.0) -> bool:
@@ -25,13 +67,10 @@ def report() -> dict:
     from labs.data.cache import cache_dir
     from labs.device import profile
 
-    facts: dict[str, str] = {"python": platform.python_version(), "platform": platform.platform()}
-    for name in PACKAGES:
-        try:
-            module = importlib.import_module(name)
-            facts[name] = getattr(module, "__version__", "installed")
-        except ImportError:
-            facts[name] = "missing"
+    facts: dict[str, str] = {"python": platform.python_version(), "platform": platform.platform(),
+                             "labs": version_of("labs")}
+    for name in required_packages() + NOTEBOOK_PACKAGES:
+        facts[name] = version_of(name)
     try:
         import torch
 
@@ -41,6 +80,7 @@ def report() -> dict:
         facts["torch threads"] = str(torch.get_num_threads())
     except ImportError:
         facts["device"] = "cpu (torch missing)"
+    facts.update(blas_threads())
     facts["profile"] = profile()
     facts["cpu cores"] = str(os.cpu_count())
     facts["data cache"] = str(cache_dir())
@@ -53,7 +93,7 @@ def main() -> int:
     width = max(map(len, facts))
     for key, value in facts.items():
         print(f"{key:<{width}}  {value}")
-    missing = [k for k in PACKAGES if facts.get(k) == "missing"]
+    missing = [k for k in required_packages() if facts.get(k) == "missing"]
     if missing:
         print(f"\nmissing packages: {', '.join(missing)}; run `make book` or `pip install -r requirements.txt`")
         return 1

@@ -80,33 +80,50 @@ _LOSSES = {"cross_entropy": cross_entropy, "mse": mse}
 def _is_scratch_module(model) -> bool:
     try:
         from labs.scratch.nn import Module as ScratchModule
-    except Exception:  # the engine is optional for this loop
+    except ImportError:  # the engine is optional for this loop
         return False
     return isinstance(model, ScratchModule)
 
 
-def _torch_pair(data, name: str, device):
+def _float_dtype(model):
+    """The dtype of the model's floating-point weights (float32 unless it was made ``.double()``)."""
     import torch
 
+    for p in model.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.float32
+
+
+def _as_model_dtype(t, dtype):
+    # Floating-point data takes the model's dtype: NumPy's float64 arrays feed a float32
+    # model, and a model made .double() (to compare two engines without float32 rounding)
+    # gets float64 inputs. Half-precision data is left to autocast.
+    import torch
+
+    return t.to(dtype) if t.dtype in (torch.float32, torch.float64) and t.dtype != dtype else t
+
+
+def _torch_pair(data, name: str, device, dtype=None):
+    import torch
+
+    dtype = torch.float32 if dtype is None else dtype
     x, y = check_pair(data, name)
     x = torch.as_tensor(np.asarray(x) if isinstance(x, np.ndarray) else x)
     y = torch.as_tensor(np.asarray(y) if isinstance(y, np.ndarray) else y)
-    # NumPy defaults to float64; torch models are float32.
-    if x.dtype == torch.float64:
-        x = x.float()
-    if y.dtype == torch.float64:
-        y = y.float()
+    x, y = _as_model_dtype(x, dtype), _as_model_dtype(y, dtype)
     if y.dtype in (torch.int32, torch.int16, torch.uint8, torch.int8):
         y = y.long()
     return x.to(device), y.to(device)
 
 
-def _torch_batches(data, name, device, batch_size, shuffle, generator, drop_last=False):
+def _torch_batches(data, name, device, batch_size, shuffle, generator, drop_last=False, dtype=None):
     """Yield (x, y) batches on ``device``: from an (x, y) pair or an iterable of batches."""
     import torch
 
+    dtype = torch.float32 if dtype is None else dtype
     if is_pair(data):
-        x, y = _torch_pair(data, name, device)
+        x, y = _torch_pair(data, name, device, dtype)
         # The order comes from NumPy, exactly as in the NumPy engine's loop, so the twins
         # of a model see the same batches in the same order and train to the same numbers.
         for idx in batch_indices(len(x), batch_size, shuffle=shuffle, rng=generator, drop_last=drop_last):
@@ -118,11 +135,7 @@ def _torch_batches(data, name, device, batch_size, shuffle, generator, drop_last
     for batch in data:
         if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
             raise TypeError(f"each batch of {name} must be an (x, y) pair; got {type(batch).__name__}")
-        xb, yb = (torch.as_tensor(b) for b in batch)
-        if xb.dtype == torch.float64:
-            xb = xb.float()
-        if yb.dtype == torch.float64:
-            yb = yb.float()
+        xb, yb = (_as_model_dtype(torch.as_tensor(b), dtype) for b in batch)
         yield xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
 
 
@@ -191,7 +204,7 @@ def evaluate(model, data, *, loss_fn=None, batch_size: int = 1024, device=None, 
     ctx, _ = _autocast(device, amp)
     try:
         with torch.no_grad(), ctx:
-            for xb, yb in _torch_batches(data, "data", device, batch_size, False, None):
+            for xb, yb in _torch_batches(data, "data", device, batch_size, False, None, dtype=_float_dtype(model)):
                 out = model(xb)
                 n = len(xb)
                 total_loss += float(loss(out, yb)) * n
@@ -219,16 +232,16 @@ def predict(model, x, *, batch_size: int = 1024, device=None):
     import torch
 
     device = _model_device(model) if device is None else torch.device(device)
-    xt = torch.as_tensor(np.asarray(x) if isinstance(x, np.ndarray) else x)
-    if xt.dtype == torch.float64:
-        xt = xt.float()
+    xt = _as_model_dtype(torch.as_tensor(np.asarray(x) if isinstance(x, np.ndarray) else x), _float_dtype(model))
     was_training = model.training
     model.eval()
     outs = []
     try:
         with torch.no_grad():
             for start in range(0, len(xt), batch_size):
-                outs.append(model(xt[start : start + batch_size].to(device)).float().cpu())
+                out = model(xt[start : start + batch_size].to(device))
+                # half-precision outputs (autocast) come back as float32; a .double() model's stay float64
+                outs.append((out.float() if out.dtype in (torch.float16, torch.bfloat16) else out).cpu())
     finally:
         model.train(was_training)
     return torch.cat(outs).numpy()
@@ -331,9 +344,9 @@ def fit(
     device = get_device() if device is None else torch.device(device)
     # Arrays go to the device once, not once per epoch.
     if is_pair(train_data):
-        train_data = _torch_pair(train_data, "train_data", device)
+        train_data = _torch_pair(train_data, "train_data", device, _float_dtype(model))
     if val_data is not None and is_pair(val_data):
-        val_data = _torch_pair(val_data, "val_data", device)
+        val_data = _torch_pair(val_data, "val_data", device, _float_dtype(model))
     seed_everything(seed)
     generator = np.random.default_rng(seed)  # the shuffling order, shared with labs.scratch.train
     model.to(device)
@@ -367,7 +380,8 @@ def fit(
     for epoch in range(epochs):
         epoch_start = time.perf_counter()
         losses, sizes, correct, counted, done_in_epoch = [], [], 0, 0, 0
-        for xb, yb in _torch_batches(train_data, "train_data", device, batch_size, shuffle, generator, drop_last):
+        for xb, yb in _torch_batches(train_data, "train_data", device, batch_size, shuffle, generator, drop_last,
+                                     dtype=_float_dtype(model)):
             with ctx_factory():
                 out = model(xb)
                 value = loss(out, yb)
@@ -389,7 +403,8 @@ def fit(
             if sched is not None:
                 sched.step()
             # Keep losses on the device; one transfer per epoch avoids a sync per step on a GPU.
-            losses.append(value.detach().float())
+            # (float32 unless the model is float64, whose losses are kept exactly)
+            losses.append(value.detach() if value.dtype == torch.float64 else value.detach().float())
             sizes.append(len(xb))
             if labels and is_classification_target(yb):
                 with torch.no_grad():

@@ -56,16 +56,31 @@ def test_seed_rejects_non_integers(bad):
 
 
 def test_doctor_reports_versions_device_cache_and_network(monkeypatch, tmp_path, capsys):
+    from importlib import metadata
+
     monkeypatch.setenv("LABS_DATA_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(doctor, "network_reachable", lambda *a, **k: False)
     facts = doctor.report()
     assert facts["numpy"] == np.__version__ and facts["torch"] == torch.__version__
+    # versions from the distributions' metadata, for every package labs declares
+    assert {"numpy", "torch", "scikit-learn", "mnist1d", "threadpoolctl"} <= set(doctor.required_packages())
+    assert facts["mnist1d"] == metadata.version("mnist1d") and facts["ipykernel"] == metadata.version("ipykernel")
+    assert "thread" in facts["blas"]  # e.g. "openblas 0.3.29, 1 thread(s)"
     assert facts["data cache"] == str(tmp_path / "cache")
     assert facts["network"].startswith("unreachable")
     assert facts["device"] in ("cpu", "cuda")
     assert cli.main(["doctor"]) == 0
     out = capsys.readouterr().out
-    assert "data cache" in out and "torch threads" in out
+    assert "data cache" in out and "torch threads" in out and "blas" in out
+
+
+def test_doctor_fails_and_names_a_missing_package(monkeypatch, capsys):
+    monkeypatch.setattr(doctor, "network_reachable", lambda *a, **k: False)
+    real = doctor.version_of
+    monkeypatch.setattr(doctor, "version_of", lambda name: "missing" if name == "mnist1d" else real(name))
+    assert doctor.main() == 1
+    assert "missing packages: mnist1d" in capsys.readouterr().out
+    assert doctor.version_of("no-such-distribution-xyz") == "missing"
 
 
 def test_cli_without_a_command_prints_usage(capsys):

@@ -20,7 +20,7 @@ GOOD = hashlib.sha256(PAYLOAD).hexdigest()
 class _Handler(http.server.SimpleHTTPRequestHandler):
     hits = 0
 
-    def do_GET(self):  # noqa: N802 - http.server's name
+    def do_GET(self):  # http.server's name
         type(self).hits += 1
         super().do_GET()
 

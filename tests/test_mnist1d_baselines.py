@@ -39,7 +39,9 @@ def test_reproduce_table_two_backends_agree(small_data):
     assert [(r.model, r.backend) for r in rows] == [("logistic regression", "numpy"), ("logistic regression", "torch"),
                                                      ("CNN", "numpy"), ("CNN", "torch")]
     for a, b in (rows[0:2], rows[2:4]):
-        assert abs(a.accuracy - b.accuracy) <= 1.0  # same weights, same batches: rounding only
+        # same weights, same batches: rounding only. A first-steps comparison (2 epochs of 400
+        # signals: 8 steps), so float32 rounding has not grown yet; 1 point is 2 of the 200 signals
+        assert abs(a.accuracy - b.accuracy) <= 1.0
         assert a.epochs == b.epochs == 2 and a.trained is not None
     text = B.format_table(rows)
     assert "logistic regression" in text and "numpy acc" in text and "torch acc" in text and "rerun" in text

@@ -186,7 +186,7 @@ def test_max_pool_ties_send_the_gradient_where_torch_does():
     # integer-valued input: many windows hold the same maximum twice
     x = np.random.default_rng(0).integers(0, 3, size=(2, 2, 6, 6)).astype(np.float64)
     for kernel, stride in [(2, 2), (3, 1), (2, 1)]:
-        compare(lambda t: S.functional.max_pool2d(t, kernel, stride), lambda t: TF.max_pool2d(t, kernel, stride), [x])
+        compare(lambda t, k=kernel, s=stride: S.functional.max_pool2d(t, k, s), lambda t, k=kernel, s=stride: TF.max_pool2d(t, k, s), [x])
 
 
 @pytest.mark.parametrize("count_include_pad", [True, False])

@@ -194,7 +194,7 @@ def bits_per_char(model: CharLM, ids, chunk: int = 256, context: int = 64, batch
             width = max(len(r) for r in rows_x)
             # Right padding is harmless: a recurrent model reads left to right, so padded steps
             # come after every scored step and cannot change its prediction.
-            pad = lambda rows, fill: np.stack([np.pad(r, (0, width - len(r)), constant_values=fill) for r in rows])  # noqa: E731
+            pad = lambda rows, fill: np.stack([np.pad(r, (0, width - len(r)), constant_values=fill) for r in rows])  # noqa: E731, B023 (used in this iteration only)
             x = torch.as_tensor(pad(rows_x, 0), device=device)
             y = torch.as_tensor(pad(rows_y, 0), device=device)
             mask = torch.as_tensor(pad(rows_mask, False), device=device)

@@ -50,9 +50,19 @@ def _np(a) -> np.ndarray:
     return np.asarray(a)
 
 
-def _as_input(a: np.ndarray) -> np.ndarray:
-    # The engine computes in float32 like torch; float64 NumPy data is cast once here.
-    return a.astype(np.float32) if a.dtype == np.float64 else a
+def _float_dtype(model) -> np.dtype:
+    """The dtype of the model's floating-point weights (float32 unless it was made ``.double()``)."""
+    for p in model.parameters():
+        if np.issubdtype(p.data.dtype, np.floating):
+            return p.data.dtype
+    return np.dtype(np.float32)
+
+
+def _as_input(a: np.ndarray, dtype=np.float32) -> np.ndarray:
+    # Floating-point data takes the model's dtype, cast once here: NumPy's float64 arrays
+    # feed a float32 model (the engine computes in float32 like torch), and a model made
+    # .double() (to compare two engines without float32 rounding) gets float64 inputs.
+    return a.astype(dtype) if a.dtype in (np.float32, np.float64) and a.dtype != dtype else a
 
 
 def cross_entropy(output, target):
@@ -77,13 +87,11 @@ def mse(output, target):
 _LOSSES = {"cross_entropy": cross_entropy, "mse": mse}
 
 
-def _batches(data, name, batch_size, shuffle, rng, drop_last=False):
+def _batches(data, name, batch_size, shuffle, rng, drop_last=False, dtype=np.float32):
     """Yield NumPy (x, y) batches from an (x, y) pair or an iterable of batches."""
     if is_pair(data):
         x, y = check_pair(data, name)
-        x, y = _as_input(_np(x)), _np(y)
-        if y.dtype == np.float64:
-            y = y.astype(np.float32)
+        x, y = _as_input(_np(x), dtype), _as_input(_np(y), dtype)
         for idx in batch_indices(len(x), batch_size, shuffle=shuffle, rng=rng, drop_last=drop_last):
             yield x[idx], y[idx]
         return
@@ -92,8 +100,7 @@ def _batches(data, name, batch_size, shuffle, rng, drop_last=False):
     for batch in data:
         if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
             raise TypeError(f"each batch of {name} must be an (x, y) pair; got {type(batch).__name__}")
-        xb, yb = _as_input(_np(batch[0])), _np(batch[1])
-        yield xb, (yb.astype(np.float32) if yb.dtype == np.float64 else yb)
+        yield _as_input(_np(batch[0]), dtype), _as_input(_np(batch[1]), dtype)
 
 
 def _make_optimizer(optimizer, params, lr, weight_decay):
@@ -153,7 +160,7 @@ def evaluate(model, data, *, loss_fn=None, batch_size: int = 1024) -> Metrics:
     total, count, correct, n_labels = 0.0, 0, 0, 0
     try:
         with scratch.no_grad():
-            for xb, yb in _batches(data, "data", batch_size, False, None):
+            for xb, yb in _batches(data, "data", batch_size, False, None, dtype=_float_dtype(model)):
                 out = model(scratch.tensor(xb))
                 value = loss(out, scratch.tensor(yb))
                 total += float(value.item()) * len(xb)
@@ -175,7 +182,7 @@ def predict(model, x, *, batch_size: int = 1024) -> np.ndarray:
     """The model's outputs for inputs ``x`` as a NumPy array (eval mode, no graph)."""
     from labs import scratch
 
-    x = _as_input(_np(x))
+    x = _as_input(_np(x), _float_dtype(model))
     was_training = getattr(model, "training", True)
     model.eval()
     try:
@@ -261,7 +268,7 @@ def fit(
     for epoch in range(epochs):
         epoch_start = time.perf_counter()
         losses, sizes, correct, counted, done = [], [], 0, 0, 0
-        for xb, yb in _batches(train_data, "train_data", batch_size, shuffle, rng, drop_last):
+        for xb, yb in _batches(train_data, "train_data", batch_size, shuffle, rng, drop_last, dtype=_float_dtype(model)):
             out = model(scratch.tensor(xb))
             value = loss(out, scratch.tensor(yb))
             if value.data.ndim != 0 and value.data.size != 1:
