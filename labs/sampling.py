@@ -51,7 +51,7 @@ def check_sampling_args(temperature=1.0, top_k=None, top_p=None) -> tuple[float,
 def _logits_array(logits, fn: str) -> np.ndarray:
     if hasattr(logits, "detach") and hasattr(logits, "numpy"):
         logits = logits.detach().cpu().double().numpy()  # a torch tensor
-    elif hasattr(logits, "data") and isinstance(getattr(logits, "data"), np.ndarray):
+    elif hasattr(logits, "data") and isinstance(logits.data, np.ndarray):
         logits = logits.data  # a labs.scratch Tensor
     z = np.asarray(logits, dtype=np.float64)
     if z.ndim < 1 or z.shape[-1] == 0:

@@ -353,7 +353,9 @@ def fit(
     opt = _make_optimizer(optimizer, [p for p in model.parameters() if p.requires_grad], lr, weight_decay)
     labels = _targets_are_labels(train_data)
     loss = resolve_loss(loss_fn, labels, _LOSSES)
-    ctx_factory = lambda: _autocast(device, amp)[0]
+    def ctx_factory():
+        return _autocast(device, amp)[0]
+
     _, scaler = _autocast(device, amp)
 
     history = History(backend="torch", device=str(device))

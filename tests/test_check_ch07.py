@@ -58,11 +58,19 @@ def _gelu(z):
 def make_block(*, residual=True, causal=True, heads=None, pre_ln=True, gelu=_gelu):
     def block(x, p, n_head):
         mask = att.causal_mask(x.shape[1]) if causal else None
-        attn = lambda z: att.multi_head_attention(z, z, z, p["attn.c_attn.weight"], p["attn.c_attn.bias"],
-                                                  p["attn.c_proj.weight"], p["attn.c_proj.bias"], heads or n_head, mask=mask)[0]
-        mlp = lambda z: gelu(z @ p["mlp.c_fc.weight"].T + p["mlp.c_fc.bias"]) @ p["mlp.c_proj.weight"].T + p["mlp.c_proj.bias"]
-        ln1 = lambda z: _ln(z, p["ln_1.weight"], p["ln_1.bias"])
-        ln2 = lambda z: _ln(z, p["ln_2.weight"], p["ln_2.bias"])
+        def attn(z):
+            return att.multi_head_attention(z, z, z, p["attn.c_attn.weight"], p["attn.c_attn.bias"],
+                                            p["attn.c_proj.weight"], p["attn.c_proj.bias"], heads or n_head, mask=mask)[0]
+
+        def mlp(z):
+            return gelu(z @ p["mlp.c_fc.weight"].T + p["mlp.c_fc.bias"]) @ p["mlp.c_proj.weight"].T + p["mlp.c_proj.bias"]
+
+        def ln1(z):
+            return _ln(z, p["ln_1.weight"], p["ln_1.bias"])
+
+        def ln2(z):
+            return _ln(z, p["ln_2.weight"], p["ln_2.bias"])
+
         if not pre_ln:
             x = ln1(x + attn(x))
             return ln2(x + mlp(x))

@@ -112,8 +112,12 @@ def _block_variant(x, p, n_head, *, residual=True, pre_ln=True, causal=True, hea
     def mlp(z):
         return _gelu(z @ p["mlp.c_fc.weight"].T + p["mlp.c_fc.bias"], exact_gelu) @ p["mlp.c_proj.weight"].T + p["mlp.c_proj.bias"]
 
-    ln1 = lambda z: _ln(z, p["ln_1.weight"], p["ln_1.bias"])
-    ln2 = lambda z: _ln(z, p["ln_2.weight"], p["ln_2.bias"])
+    def ln1(z):
+        return _ln(z, p["ln_1.weight"], p["ln_1.bias"])
+
+    def ln2(z):
+        return _ln(z, p["ln_2.weight"], p["ln_2.bias"])
+
     if not pre_ln:  # the original paper's post-LN placement
         x = ln1(x + attn(x))
         return ln2(x + mlp(x))

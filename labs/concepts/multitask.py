@@ -18,7 +18,7 @@ import numpy as np
 
 from labs.concepts.transfer import SOURCE_CLASSES, TARGET_CLASSES, _one_thread, few_per_class, make_trunk, split_classes
 
-__all__ = ["multitask_loss", "TwoHeadModel", "train_two_tasks", "multitask_vs_single"]
+__all__ = ["multitask_loss", "TwoHeadModel", "train_two_tasks", "multitask_vs_single"]  # noqa: F822 (TwoHeadModel comes from __getattr__)
 
 
 def multitask_loss(logits: list, targets: list, weights: list):
