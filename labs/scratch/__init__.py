@@ -8,7 +8,9 @@ Read it in this order:
   the convolution, pooling and attention of ``conv.py`` and ``attention.py``;
 - ``nn/``: layers as modules holding parameters, with PyTorch's ``state_dict`` keys;
 - ``optim.py`` and ``lr_scheduler.py``: SGD, Adam and AdamW with PyTorch's update rules;
-- ``gradcheck.py``: checks any backward rule against central differences.
+- ``ops.py``: tril/triu, cumsum, logsumexp, gather, topk, split/chunk (also Tensor methods);
+- ``gradcheck.py``: checks any backward rule against central differences;
+- ``serialization.py``: ``save``/``load`` of weights and optimizer state as ``.npz`` (no pickle).
 
 Because the names match, ``import labs.scratch as torch`` runs many small PyTorch programs
 unchanged, and the tests run both and compare the numbers.
@@ -25,6 +27,7 @@ from labs.scratch.tensor import (
     float32,
     float64,
     full,
+    get_default_dtype,
     get_generator,
     int32,
     int64,
@@ -37,12 +40,15 @@ from labs.scratch.tensor import (
     rand,
     randint,
     randn,
+    set_default_dtype,
     stack,
     tensor,
     where,
     zeros,
     zeros_like,
 )
+from labs.scratch.ops import chunk, cumsum, gather, logsumexp, split, topk, tril, triu
+from labs.scratch.serialization import load, save
 from labs.scratch import functional
 from labs.scratch import functional as F
 from labs.scratch import optim
@@ -54,5 +60,6 @@ __all__ = [
     "functional", "F", "nn", "optim", "gradcheck",
     "cat", "stack", "where", "zeros", "ones", "zeros_like", "ones_like", "full", "eye",
     "arange", "linspace", "rand", "randn", "randint", "manual_seed", "get_generator",
-    "float32", "float64", "int64", "int32", "bool_",
+    "float32", "float64", "int64", "int32", "bool_", "set_default_dtype", "get_default_dtype",
+    "tril", "triu", "cumsum", "logsumexp", "gather", "topk", "split", "chunk", "save", "load",
 ]

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from labs.scratch.tensor import Tensor, get_generator, unbroadcast
+from labs.scratch.tensor import Tensor, get_default_dtype, get_generator, unbroadcast
 
 __all__ = [
     "linear", "relu", "leaky_relu", "gelu", "silu", "sigmoid", "tanh", "softplus",
@@ -32,7 +32,7 @@ def _tensor(x, name: str, fn: str) -> Tensor:
     if isinstance(x, Tensor):
         return x
     if isinstance(x, (np.ndarray, np.generic, float, int, list)):
-        return Tensor(np.asarray(x, dtype=np.float32) if isinstance(x, (float, int, list)) else np.asarray(x))
+        return Tensor(np.asarray(x, dtype=get_default_dtype()) if isinstance(x, (float, int, list)) else np.asarray(x))
     raise TypeError(f"{fn} expects {name} to be a Tensor (or an ndarray); got {type(x).__name__}")
 
 

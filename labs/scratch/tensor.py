@@ -37,7 +37,7 @@ __all__ = [
     "Tensor", "Parameter", "tensor", "no_grad", "enable_grad", "is_grad_enabled",
     "cat", "stack", "where", "zeros", "ones", "zeros_like", "ones_like", "full", "eye",
     "arange", "linspace", "rand", "randn", "randint", "manual_seed", "get_generator",
-    "unbroadcast", "float32", "float64", "int64", "int32", "bool_",
+    "unbroadcast", "float32", "float64", "int64", "int32", "bool_", "set_default_dtype", "get_default_dtype",
 ]
 
 # dtype names as in torch (labs.scratch.float32 is np.float32).
@@ -48,6 +48,28 @@ float32, float64, int64, int32, bool_ = np.float32, np.float64, np.int64, np.int
 # --------------------------------------------------------------------------------------
 _GRAD_ENABLED = True
 _RNG = np.random.default_rng(0)
+_DEFAULT_DTYPE = np.dtype(np.float32)
+
+
+def set_default_dtype(d) -> None:
+    """The floating dtype of Python floats, factories and new layers: float32 (default) or float64.
+
+    As ``torch.set_default_dtype``: a float64 comparison against torch starts with
+    ``set_default_dtype(float64)`` on both sides, and every layer built afterwards is float64.
+    """
+    global _DEFAULT_DTYPE
+    try:
+        dtype = np.dtype(d)
+    except TypeError:
+        raise TypeError(f"set_default_dtype expects float32 or float64; got {d!r}") from None
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"set_default_dtype expects a floating dtype, float32 or float64; got {dtype}")
+    _DEFAULT_DTYPE = dtype
+
+
+def get_default_dtype() -> np.dtype:
+    """The dtype that :func:`set_default_dtype` set (float32 unless changed)."""
+    return _DEFAULT_DTYPE
 
 
 def is_grad_enabled() -> bool:
@@ -141,8 +163,8 @@ def _to_array(data, dtype=None) -> np.ndarray:
     if isinstance(data, (np.ndarray, np.generic)):
         return np.array(data)  # keeps float64 / int32 / ... as torch.from_numpy does
     arr = np.array(data)
-    if arr.dtype == np.float64:  # Python floats: float32 is the default, as in torch
-        return arr.astype(np.float32)
+    if arr.dtype == np.float64:  # Python floats: the default dtype (float32 unless changed), as in torch
+        return arr.astype(_DEFAULT_DTYPE)
     if arr.dtype.kind in "iu":
         return arr.astype(np.int64)
     if arr.dtype == object or arr.dtype.kind in "USV":
@@ -187,9 +209,24 @@ def _broadcast_error(op: str, a: np.ndarray, b: np.ndarray) -> ValueError:
     )
 
 
+def _no_out(out, op: str) -> None:
+    if out is not None:
+        raise TypeError(f"{op}: out= is not supported; assign the result instead")
+
+
 def _format_shape(shape) -> str:
     return str(tuple(shape))
 
+
+# NumPy names a reader may try on a Tensor (p.grad is a Tensor now, as in torch), and torch's names.
+_NUMPY_HABITS = {
+    "copy": "use .clone() for a Tensor, or .numpy().copy() for a NumPy array",
+    "astype": "use .to(dtype), .float() or .double()",
+    "ravel": "use .flatten() or .reshape(-1)",
+    "fill": "use .fill_(value)",
+    "swapaxes": "use .transpose(dim0, dim1)",
+    "nbytes": "use .numpy().nbytes",
+}
 
 _MinMax = namedtuple("return_types", ["values", "indices"])  # what torch.max(x, dim) returns
 
@@ -204,14 +241,16 @@ class Tensor:
     >>> y = (x * x).sum()   # y = x0^2 + x1^2
     >>> y.backward()        # fills x.grad with dy/dx = 2x
     >>> x.grad
-    array([4., 6.], dtype=float32)
+    tensor([4., 6.])
 
     Attributes
     ----------
     data : np.ndarray
         The values (float32 by default).
-    grad : np.ndarray or None
-        After ``loss.backward()``: d loss / d self, for leaves that require grad.
+    grad : Tensor or None
+        After ``loss.backward()``: d loss / d self, for leaves that require grad. As in
+        torch it is a Tensor (no graph of its own), so ``p.grad.zero_()``, ``p.grad.norm()``
+        and ``p.grad.data`` (the NumPy array) work; ``backward`` adds into it in place.
     requires_grad : bool
         Whether gradients should flow to (or through) this tensor.
     """
@@ -220,7 +259,8 @@ class Tensor:
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
         self.data = data if (isinstance(data, np.ndarray) and dtype is None) else _to_array(data, dtype)
-        self.grad: np.ndarray | None = None
+        self._grad: Tensor | None = None
+        self._version = 0
         self._parents: tuple = ()
         self._backward: Callable | None = None
         self._op = ""
@@ -246,17 +286,20 @@ class Tensor:
         >>> y = Tensor.from_op(x.data ** 3, (x,), lambda g: (3 * x.data ** 2 * g,), "cube")
         >>> y.sum().backward()
         >>> x.grad
-        array([ 3., 12.], dtype=float32)
+        tensor([ 3., 12.])
         """
         out = Tensor.__new__(Tensor)
         out.data = data if isinstance(data, np.ndarray) else np.asarray(data)
-        out.grad = None
+        out._grad = None
+        out._version = 0
         out._retain = False
         out._op = name
         if _GRAD_ENABLED and any(p is not None and p.requires_grad for p in parents):
             out.requires_grad = True
             out._parents = parents
             out._backward = backward
+            # the inputs' versions now: backward refuses to run if one was changed in place since
+            out._saved_versions = tuple(-1 if p is None else p._version for p in parents)
         else:
             out.requires_grad = False
             out._parents = ()
@@ -273,7 +316,7 @@ class Tensor:
             if _is_float(self.data.dtype):
                 dtype = self.data.dtype  # 0.5 * float32 stays float32, as in torch
             elif isinstance(other, float):
-                dtype = np.float32
+                dtype = _DEFAULT_DTYPE
             else:
                 dtype = None
             return Tensor(np.asarray(other, dtype=dtype))
@@ -282,6 +325,27 @@ class Tensor:
         if isinstance(other, (list, tuple)):
             return Tensor(_to_array(other))
         raise TypeError(f"cannot combine a Tensor with {type(other).__name__}; use a number, an ndarray or a Tensor")
+
+    # ---- the gradient -----------------------------------------------------------------------
+    @property
+    def grad(self) -> "Tensor | None":
+        """d loss / d self after ``backward()``: a Tensor (without a graph), or ``None``."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is None:
+            self._grad = None
+            return
+        arr = value.data if isinstance(value, Tensor) else np.asarray(value)
+        if arr.shape != self.data.shape:
+            raise RuntimeError(
+                f"assigned grad has shape {_format_shape(arr.shape)}, but the tensor has shape "
+                f"{_format_shape(self.data.shape)}: a gradient is shaped like its tensor"
+            )
+        if not _is_float(arr.dtype):
+            raise TypeError(f"assigned grad must be floating point; got dtype {arr.dtype}")
+        self._grad = value if isinstance(value, Tensor) and not value.requires_grad else Tensor(arr)
 
     # ---- basic properties -----------------------------------------------------------------
     @property
@@ -392,6 +456,13 @@ class Tensor:
 
     __hash__ = object.__hash__  # tensors are dict keys by identity (as in torch), despite __eq__
 
+    def __getattr__(self, name: str):
+        # Only reached when normal lookup fails: turn NumPy habits into a pointer to torch's name.
+        hint = _NUMPY_HABITS.get(name)
+        if hint is not None:
+            raise AttributeError(f"'Tensor' object has no attribute {name!r} (that is NumPy's name): {hint}")
+        raise AttributeError(f"'Tensor' object has no attribute {name!r}")
+
     # ---- the backward pass ----------------------------------------------------------------
     def backward(self, grad=None) -> None:
         """Fill ``.grad`` of every leaf that requires grad with d self / d leaf.
@@ -446,12 +517,14 @@ class Tensor:
             if node._backward is None or node._retain:
                 if g.dtype != node.data.dtype:
                     g = g.astype(node.data.dtype)
-                if node.grad is None:
-                    node.grad = np.array(g, copy=True)  # own it: g may be a view shared with others
+                if node._grad is None:
+                    node._grad = Tensor(np.array(g, copy=True))  # own it: g may be a view shared with others
                 else:
-                    node.grad = node.grad + g
+                    node._grad.data = node._grad.data + g  # accumulate (a fresh array: never a shared view)
+                    node._grad._version += 1
                 if node._backward is None:
                     continue
+            _check_versions(node)
             parent_grads = node._backward(g)
             if not isinstance(parent_grads, (tuple, list)) or len(parent_grads) != len(node._parents):
                 raise RuntimeError(
@@ -591,8 +664,13 @@ class Tensor:
     def __or__(self, other): return self._compare(other, np.logical_or)
 
     def eq(self, other): return self == other
-    def any(self): return Tensor(np.any(self.data))
-    def all(self): return Tensor(np.all(self.data))
+    def any(self, dim=None, keepdim: bool = False, *, axis=None, out=None):
+        _no_out(out, "any")
+        return Tensor(np.any(self.data, axis=_normalize_dims(_pick_dim(dim, axis), self.ndim, "any"), keepdims=keepdim))
+
+    def all(self, dim=None, keepdim: bool = False, *, axis=None, out=None):
+        _no_out(out, "all")
+        return Tensor(np.all(self.data, axis=_normalize_dims(_pick_dim(dim, axis), self.ndim, "all"), keepdims=keepdim))
 
     # ---- elementwise functions ------------------------------------------------------------
     def exp(self):
@@ -680,7 +758,10 @@ class Tensor:
             return np.reshape(g, (1,) * self.data.ndim) if self.data.ndim else g
         return g if keepdim else np.expand_dims(g, dims)
 
-    def sum(self, dim=None, keepdim: bool = False, *, axis=None):
+    def sum(self, dim=None, keepdim: bool = False, *, axis=None, dtype=None, out=None):
+        _no_out(out, "sum")
+        if dtype is not None:  # np.sum(t, dtype=...) and torch's dtype= argument
+            return self.to(dtype).sum(dim, keepdim, axis=axis)
         # every input element contributes once: its gradient is the output gradient, copied
         dims = _normalize_dims(_pick_dim(dim, axis), self.ndim, "sum")
         out = np.sum(self.data, axis=dims, keepdims=keepdim)
@@ -690,7 +771,10 @@ class Tensor:
             lambda g: (np.broadcast_to(self._reduce_backward_shape(g, dims, keepdim), shape),), "sum",
         )
 
-    def mean(self, dim=None, keepdim: bool = False, *, axis=None):
+    def mean(self, dim=None, keepdim: bool = False, *, axis=None, dtype=None, out=None):
+        _no_out(out, "mean")
+        if dtype is not None:  # np.mean(t, dtype=...) and torch's dtype= argument
+            return self.to(dtype).mean(dim, keepdim, axis=axis)
         # like sum, divided by the number of elements averaged
         dims = _normalize_dims(_pick_dim(dim, axis), self.ndim, "mean")
         if self.data.size == 0:
@@ -705,11 +789,16 @@ class Tensor:
             lambda g: (np.broadcast_to(self._reduce_backward_shape(g, dims, keepdim) / count, shape),), "mean",
         )
 
-    def var(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, axis=None):
+    def var(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, axis=None, ddof=None,
+            dtype=None, out=None):
         """Variance with PyTorch's default Bessel correction (divide by N - 1).
 
-        d var / d x_i = 2 (x_i - mean) / (N - correction).
+        d var / d x_i = 2 (x_i - mean) / (N - correction). ``np.var(t)`` calls this with
+        NumPy's ``ddof`` (0 by default), so it gives NumPy's answer.
         """
+        _no_out(out, "var")
+        if ddof is not None:
+            correction = ddof if correction is None else correction
         if unbiased is not None and correction is not None:
             raise TypeError("pass unbiased= or correction=, not both")
         correction = (1 if unbiased is None or unbiased else 0) if correction is None else correction
@@ -729,7 +818,11 @@ class Tensor:
             lambda g: (self._reduce_backward_shape(g, dims, keepdim) * (2.0 / denom) * centered,), "var",
         )
 
-    def std(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, axis=None):
+    def std(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, axis=None, ddof=None,
+            dtype=None, out=None):
+        _no_out(out, "std")
+        if ddof is not None:  # np.std(t) passes NumPy's ddof
+            correction = ddof if correction is None else correction
         return self.var(dim, unbiased, keepdim, correction=correction, axis=axis).sqrt()
 
     def _extreme(self, dim, keepdim, axis, name, arg_fn, amax: bool):
@@ -765,24 +858,40 @@ class Tensor:
             idx_out = idx
         return _MinMax(Tensor.from_op(values, (self,), backward, name), Tensor(idx_out.astype(np.int64)))
 
-    def max(self, dim=None, keepdim: bool = False, *, axis=None):
+    def max(self, dim=None, keepdim: bool = False, *, axis=None, dtype=None, out=None):
+        _no_out(out, "max")
+        if dtype is not None:  # np.max(t, dtype=...) and torch's dtype= argument
+            return self.to(dtype).max(dim, keepdim, axis=axis)
         """``x.max()`` is a tensor; ``x.max(dim)`` is ``(values, indices)``, as in torch."""
         return self._extreme(dim, keepdim, axis, "max", np.argmax, amax=False)
 
-    def min(self, dim=None, keepdim: bool = False, *, axis=None):
+    def min(self, dim=None, keepdim: bool = False, *, axis=None, dtype=None, out=None):
+        _no_out(out, "min")
+        if dtype is not None:  # np.min(t, dtype=...) and torch's dtype= argument
+            return self.to(dtype).min(dim, keepdim, axis=axis)
         return self._extreme(dim, keepdim, axis, "min", np.argmin, amax=False)
 
-    def amax(self, dim=None, keepdim: bool = False, *, axis=None):
+    def amax(self, dim=None, keepdim: bool = False, *, axis=None, dtype=None, out=None):
+        _no_out(out, "amax")
+        if dtype is not None:  # np.amax(t, dtype=...) and torch's dtype= argument
+            return self.to(dtype).amax(dim, keepdim, axis=axis)
         return self._extreme(dim, keepdim, axis, "amax", np.argmax, amax=True)
 
-    def amin(self, dim=None, keepdim: bool = False, *, axis=None):
+    def amin(self, dim=None, keepdim: bool = False, *, axis=None, dtype=None, out=None):
+        _no_out(out, "amin")
+        if dtype is not None:  # np.amin(t, dtype=...) and torch's dtype= argument
+            return self.to(dtype).amin(dim, keepdim, axis=axis)
         return self._extreme(dim, keepdim, axis, "amin", np.argmin, amax=True)
 
-    def argmax(self, dim=None, keepdim: bool = False):
+    def argmax(self, dim=None, keepdim: bool = False, *, axis=None, out=None):
+        _no_out(out, "argmax")
+        dim = _pick_dim(dim, axis)
         out = np.argmax(self.data, axis=dim, keepdims=keepdim) if dim is not None else np.argmax(self.data)
         return Tensor(np.asarray(out, dtype=np.int64))
 
-    def argmin(self, dim=None, keepdim: bool = False):
+    def argmin(self, dim=None, keepdim: bool = False, *, axis=None, out=None):
+        _no_out(out, "argmin")
+        dim = _pick_dim(dim, axis)
         out = np.argmin(self.data, axis=dim, keepdims=keepdim) if dim is not None else np.argmin(self.data)
         return Tensor(np.asarray(out, dtype=np.int64))
 
@@ -886,6 +995,18 @@ class Tensor:
         self.data[_clean_index(index)] = value.data if isinstance(value, Tensor) else value
 
 
+def _check_versions(node: "Tensor") -> None:
+    """Refuse a backward rule whose saved inputs were changed in place after the forward pass."""
+    for parent, saved in zip(node._parents, node._saved_versions):
+        if parent is not None and parent._version != saved:
+            raise RuntimeError(
+                f"one of the tensors needed to differentiate '{node._op}' was modified by an in-place "
+                f"operation after it was used (its version is {parent._version}, the graph saved version "
+                f"{saved}); the gradient would be computed from the new values. Use the out-of-place form "
+                f"(x = x + y instead of x += y, x.add(y) instead of x.add_(y)), or clone() before changing it"
+            )
+
+
 def _clean_index(index):
     """Replace Tensors inside an index by their arrays."""
     if isinstance(index, Tensor):
@@ -951,16 +1072,16 @@ def _size(shape) -> tuple:
     return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
 
 
-def zeros(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.zeros(_size(shape), dtype=dtype), requires_grad=requires_grad)
+def zeros(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.zeros(_size(shape), dtype=_DEFAULT_DTYPE if dtype is None else dtype), requires_grad=requires_grad)
 
 
-def ones(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.ones(_size(shape), dtype=dtype), requires_grad=requires_grad)
+def ones(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.ones(_size(shape), dtype=_DEFAULT_DTYPE if dtype is None else dtype), requires_grad=requires_grad)
 
 
-def full(shape, fill_value, dtype=np.float32, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.full(tuple(shape), fill_value, dtype=dtype), requires_grad=requires_grad)
+def full(shape, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.full(tuple(shape), fill_value, dtype=_DEFAULT_DTYPE if dtype is None else dtype), requires_grad=requires_grad)
 
 
 def zeros_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
@@ -971,8 +1092,8 @@ def ones_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
     return Tensor(np.ones_like(np.asarray(t), dtype=dtype), requires_grad=requires_grad)
 
 
-def eye(n: int, m: int | None = None, dtype=np.float32) -> Tensor:
-    return Tensor(np.eye(n, m, dtype=dtype))
+def eye(n: int, m: int | None = None, dtype=None) -> Tensor:
+    return Tensor(np.eye(n, m, dtype=_DEFAULT_DTYPE if dtype is None else dtype))
 
 
 def arange(start, end=None, step=1, dtype=None) -> Tensor:
@@ -981,20 +1102,20 @@ def arange(start, end=None, step=1, dtype=None) -> Tensor:
         start, end = 0, start
     if dtype is None:
         ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
-        dtype = np.int64 if ints else np.float32
+        dtype = np.int64 if ints else _DEFAULT_DTYPE
     return Tensor(np.arange(start, end, step, dtype=dtype))
 
 
-def linspace(start, end, steps: int, dtype=np.float32) -> Tensor:
-    return Tensor(np.linspace(start, end, steps, dtype=dtype))
+def linspace(start, end, steps: int, dtype=None) -> Tensor:
+    return Tensor(np.linspace(start, end, steps, dtype=_DEFAULT_DTYPE if dtype is None else dtype))
 
 
-def rand(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:
-    return Tensor(_RNG.random(_size(shape), dtype=dtype), requires_grad=requires_grad)
+def rand(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
+    return Tensor(_RNG.random(_size(shape), dtype=_DEFAULT_DTYPE if dtype is None else dtype), requires_grad=requires_grad)
 
 
-def randn(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:
-    return Tensor(_RNG.standard_normal(_size(shape), dtype=dtype), requires_grad=requires_grad)
+def randn(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
+    return Tensor(_RNG.standard_normal(_size(shape), dtype=_DEFAULT_DTYPE if dtype is None else dtype), requires_grad=requires_grad)
 
 
 def randint(low, high=None, size=(), dtype=np.int64) -> Tensor:
@@ -1058,7 +1179,7 @@ def where(condition, input, other) -> Tensor:
     x = input if isinstance(input, Tensor) else None
     y = other if isinstance(other, Tensor) else None
     if x is None and y is None:
-        dtype = np.float32
+        dtype = _DEFAULT_DTYPE
         x, y = Tensor(np.asarray(input, dtype)), Tensor(np.asarray(other, dtype))
     elif x is None:
         x = y._lift(input)

@@ -9,7 +9,7 @@ import numpy as np
 from labs.scratch import functional as F
 from labs.scratch.nn import init
 from labs.scratch.nn.module import Module
-from labs.scratch.tensor import Parameter, Tensor
+from labs.scratch.tensor import Parameter, Tensor, get_default_dtype
 
 __all__ = ["Linear", "Flatten"]
 
@@ -23,7 +23,7 @@ def _positive_int(value, name: str, layer: str) -> int:
 
 
 def _float_dtype(dtype, layer: str) -> np.dtype:
-    dtype = np.dtype(np.float32 if dtype is None else dtype)
+    dtype = np.dtype(get_default_dtype() if dtype is None else dtype)
     if not np.issubdtype(dtype, np.floating):
         raise TypeError(f"{layer} expects a floating-point dtype (float32 or float64); got {dtype}")
     return dtype
