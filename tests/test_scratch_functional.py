@@ -353,7 +353,7 @@ def test_embedding_rejects_bad_indices():
     w = S.tensor(np.zeros((5, 2)), requires_grad=True)
     with pytest.raises(TypeError, match="integer indices; got float"):
         F.embedding(S.tensor([1.0, 2.0]), w)
-    with pytest.raises(ValueError, match=r"index 5 is out of range for a table of 5 rows"):
+    with pytest.raises(IndexError, match=r"index 5 is out of range for a table of 5 rows"):
         F.embedding(S.tensor([1, 5]), w)
 
 

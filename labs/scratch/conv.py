@@ -418,15 +418,26 @@ def _avg_pool(input, kernel_size, stride, padding, count_include_pad, spatial, f
     return Tensor.from_op(np.ascontiguousarray(_unshape(out, spatial, unbatched)), (input,), backward, fn)
 
 
-def avg_pool2d(input, kernel_size, stride=None, padding=0, count_include_pad=True):
-    """Mean over each kH x kW window, like ``torch.nn.functional.avg_pool2d``.
+def _no_ceil_or_divisor(ceil_mode, divisor_override, fn):
+    if ceil_mode:
+        raise NotImplementedError(f"{fn}: ceil_mode=True is not implemented in the NumPy engine (windows that "
+                                  f"run past the edge are dropped, as with ceil_mode=False)")
+    if divisor_override is not None:
+        raise NotImplementedError(f"{fn}: divisor_override is not implemented in the NumPy engine")
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """Mean over each kH x kW window, like ``torch.nn.functional.avg_pool2d`` (same argument order).
 
     With ``count_include_pad=True`` (PyTorch's default) the zero padding counts in the
     mean; with False only the real pixels do.
     """
+    _no_ceil_or_divisor(ceil_mode, divisor_override, "avg_pool2d")
     return _avg_pool(input, kernel_size, stride, padding, count_include_pad, 2, "avg_pool2d")
 
 
-def avg_pool1d(input, kernel_size, stride=None, padding=0, count_include_pad=True):
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     """Mean over each window of length ``kernel_size``, like ``torch.nn.functional.avg_pool1d``."""
+    _no_ceil_or_divisor(ceil_mode, None, "avg_pool1d")
     return _avg_pool(input, kernel_size, stride, padding, count_include_pad, 1, "avg_pool1d")

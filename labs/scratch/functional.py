@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from labs.scratch.tensor import Tensor, get_default_dtype, get_generator, unbroadcast
+from labs.scratch.tensor import IndexOutOfRangeError, Tensor, get_default_dtype, get_generator, unbroadcast
 
 __all__ = [
     "linear", "relu", "leaky_relu", "gelu", "silu", "sigmoid", "tanh", "softplus",
@@ -103,13 +103,17 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
             f"Convert with .long() or np.asarray(..., dtype=np.int64)"
         )
     n = w.shape[0]
-    if idx.size and (idx.min() < -n or idx.max() >= n):
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        # torch raises here too; NumPy would read row -1 as the last row, a silent wrong answer
         bad = int(idx.max() if idx.max() >= n else idx.min())
-        raise ValueError(f"embedding: index {bad} is out of range for a table of {n} rows (valid 0..{n - 1})")
+        raise IndexOutOfRangeError(f"embedding: index {bad} is out of range for a table of {n} rows (valid 0..{n - 1})")
     wd = w.data
     out = wd[idx]
     if padding_idx is not None:
-        padding_idx = padding_idx % n
+        if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)) or not -n <= padding_idx < n:
+            raise ValueError(f"embedding: padding_idx must be an int within [-{n}, {n - 1}] (the table has {n} rows); "
+                             f"got {padding_idx!r}")
+        padding_idx = int(padding_idx) % n  # a negative padding_idx counts from the end, as in torch
 
     def backward(g):
         grad = np.zeros_like(wd)
@@ -193,7 +197,17 @@ def one_hot(tensor, num_classes: int = -1) -> Tensor:
     idx = np.asarray(tensor.data if isinstance(tensor, Tensor) else tensor)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"one_hot expects integer class indices; got dtype {idx.dtype}")
-    n = int(idx.max()) + 1 if num_classes < 0 else num_classes
+    if idx.size and idx.min() < 0:
+        raise ValueError(f"one_hot: class values must be non-negative; got {int(idx.min())}")
+    if num_classes == -1:
+        if idx.size == 0:
+            raise ValueError("one_hot: cannot infer num_classes from an empty tensor; pass num_classes=")
+        n = int(idx.max()) + 1
+    else:
+        n = int(num_classes)
+        if n < 1 or idx.size and idx.max() >= n:
+            raise ValueError(f"one_hot: class values must be smaller than num_classes={n}; got {int(idx.max())}"
+                             if n >= 1 else f"one_hot: num_classes must be -1 (infer) or positive; got {num_classes}")
     return Tensor((idx[..., None] == np.arange(n)).astype(np.int64))
 
 

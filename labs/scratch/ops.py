@@ -13,7 +13,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from labs.scratch.tensor import Tensor, _normalize_dims
+from labs.scratch.tensor import IndexOutOfRangeError, Tensor, _normalize_dims
 
 __all__ = ["chunk", "cumsum", "gather", "logsumexp", "split", "topk", "tril", "triu"]
 
@@ -54,7 +54,7 @@ def triu(input, diagonal: int = 0) -> Tensor:
     return _triangle(input, diagonal, False, "triu")
 
 
-def cumsum(input, dim: int, dtype=None) -> Tensor:
+def cumsum(input, dim: int, *, dtype=None) -> Tensor:
     """Running sum along ``dim``. Backward: output j sums inputs i <= j, so input i receives
     the sum of the gradients of outputs j >= i, a running sum taken from the other end."""
     x = _check(input, "cumsum")
@@ -112,7 +112,7 @@ def gather(input, dim: int, index) -> Tensor:
     n = x.shape[d]
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         bad = int(idx.min() if idx.min() < 0 else idx.max())
-        raise IndexError(f"gather: index {bad} is out of range for dim {d} of size {n} (valid 0..{n - 1})")
+        raise IndexOutOfRangeError(f"gather: index {bad} is out of range for dim {d} of size {n} (valid 0..{n - 1})")
     # index positions along every axis: the index itself on `d`, a plain grid elsewhere
     grid = list(np.indices(idx.shape, sparse=True))
     grid[d] = idx

@@ -209,6 +209,10 @@ def _broadcast_error(op: str, a: np.ndarray, b: np.ndarray) -> ValueError:
     )
 
 
+class IndexOutOfRangeError(IndexError, ValueError):
+    """An index outside a table: an IndexError as in torch, and a ValueError as it was here first."""
+
+
 def _no_out(out, op: str) -> None:
     if out is not None:
         raise TypeError(f"{op}: out= is not supported; assign the result instead")
@@ -405,9 +409,96 @@ class Tensor:
         """Keep ``.grad`` on this intermediate tensor too (by default only leaves keep it)."""
         self._retain = True
 
-    def zero_(self) -> "Tensor":
-        self.data[...] = 0
+    # ---- in-place operations (the trailing underscore, as in torch) -------------------------
+    def _inplace(self, compute: Callable[["Tensor"], "Tensor"], name: str) -> "Tensor":
+        """Overwrite ``self`` with ``compute(self)``, keeping the same array (and Python object).
+
+        As in torch: a leaf that requires grad may be changed in place only inside
+        ``no_grad()`` (an optimizer step); otherwise its gradient would describe values it no
+        longer has. A computed tensor changed in place takes the new operation into its
+        history, and the version counter makes ``backward`` refuse any earlier operation that
+        saved the old values.
+        """
+        recording = _GRAD_ENABLED
+        if recording and self.requires_grad and self._backward is None:
+            raise RuntimeError(
+                f"{name}: a leaf tensor that requires grad (a parameter) is being changed in place outside "
+                f"no_grad(); its gradient would describe values it no longer has. Wrap the update in "
+                f"`with no_grad():` (as an optimizer step does), or use the out-of-place form"
+            )
+        if recording:
+            old = Tensor.__new__(Tensor)
+            old.__dict__.update(self.__dict__)
+            old.data = self.data.copy()  # the values before the change, for the new op's backward rule
+            old._grad = None
+            out = compute(old)
+        else:
+            out = compute(Tensor(self.data))
+        result = np.asarray(out.data)
+        if result.shape != self.data.shape:
+            raise RuntimeError(
+                f"{name}: the result has shape {_format_shape(result.shape)}, which cannot be written into a "
+                f"tensor of shape {_format_shape(self.data.shape)} in place (broadcasting may not grow it)"
+            )
+        if result.dtype != self.data.dtype and not np.can_cast(result.dtype, self.data.dtype, "same_kind"):
+            raise RuntimeError(
+                f"{name}: the result type {result.dtype} can't be cast to this tensor's dtype {self.data.dtype} "
+                f"in place; convert first (x = x.float())"
+            )
+        self.data[...] = result
+        self._version += 1
+        if recording and out.requires_grad:
+            self.requires_grad = True
+            self._parents, self._backward, self._op = out._parents, out._backward, name
+            self._saved_versions = out._saved_versions
         return self
+
+    def add_(self, other, *, alpha=1):
+        return self._inplace(lambda t: t + (other if alpha == 1 else other * alpha), "add_")
+
+    def sub_(self, other, *, alpha=1):
+        return self._inplace(lambda t: t - (other if alpha == 1 else other * alpha), "sub_")
+
+    def mul_(self, other):
+        return self._inplace(lambda t: t * other, "mul_")
+
+    def div_(self, other):
+        return self._inplace(lambda t: t / other, "div_")
+
+    def clamp_(self, min=None, max=None):
+        return self._inplace(lambda t: t.clamp(min, max), "clamp_")
+
+    def masked_fill_(self, mask, value):
+        return self._inplace(lambda t: t.masked_fill(mask, value), "masked_fill_")
+
+    def fill_(self, value):
+        value = value.item() if isinstance(value, Tensor) else value
+        # the old values no longer matter: their gradient is 0 (torch keeps the tensor in the graph too)
+        return self._inplace(lambda t: Tensor.from_op(np.full(t.shape, value, dtype=t.dtype), (t,),
+                                                      lambda g: (np.zeros_like(g),), "fill_"), "fill_")
+
+    def zero_(self):
+        return self.fill_(0)
+
+    def copy_(self, src):
+        """Copy ``src``'s values (broadcast, cast to this dtype) into this tensor; gradient flows to ``src``."""
+        src = self._lift(src)
+        shape, dtype = self.shape, self.data.dtype
+
+        def compute(t):
+            try:
+                values = np.broadcast_to(src.data, shape).astype(dtype)
+            except ValueError:
+                raise RuntimeError(f"copy_: source of shape {_format_shape(src.shape)} cannot broadcast to "
+                                   f"{_format_shape(shape)}") from None
+            return Tensor.from_op(values, (t, src), lambda g: (np.zeros_like(g), unbroadcast(g, src.shape)), "copy_")
+
+        return self._inplace(compute, "copy_")
+
+    __iadd__ = add_
+    __isub__ = sub_
+    __imul__ = mul_
+    __itruediv__ = div_
 
     def __repr__(self) -> str:
         body = np.array2string(self.data, precision=4, separator=", ", prefix="tensor(")
@@ -464,12 +555,19 @@ class Tensor:
         raise AttributeError(f"'Tensor' object has no attribute {name!r}")
 
     # ---- the backward pass ----------------------------------------------------------------
-    def backward(self, grad=None) -> None:
+    def backward(self, gradient=None, retain_graph=None, create_graph: bool = False, inputs=None) -> None:
         """Fill ``.grad`` of every leaf that requires grad with d self / d leaf.
 
-        ``grad`` is the gradient of some final scalar with respect to ``self``; it may be left
-        out only when ``self`` holds a single number (then it is 1).
+        ``gradient`` is the gradient of some final scalar with respect to ``self``; it may be
+        left out only when ``self`` holds a single number (then it is 1). The graph is kept
+        after backward (``retain_graph`` is accepted and has no effect); ``create_graph`` (a
+        graph of the backward pass, for second derivatives) and ``inputs`` are not implemented.
         """
+        if create_graph:
+            raise NotImplementedError("backward(create_graph=True): higher-order gradients are not implemented here")
+        if inputs is not None:
+            raise NotImplementedError("backward(inputs=...) is not implemented; every leaf that requires grad gets .grad")
+        grad = gradient
         if not self.requires_grad:
             raise RuntimeError(
                 "backward() called on a tensor that does not require grad: no input of the computation "
@@ -480,14 +578,14 @@ class Tensor:
                 raise ValueError(
                     f"backward() without a gradient needs a scalar (one-element) tensor; got shape "
                     f"{_format_shape(self.shape)}. Reduce it first (.sum() or .mean()), or pass "
-                    f"grad= an array of shape {_format_shape(self.shape)}"
+                    f"gradient= an array of shape {_format_shape(self.shape)}"
                 )
             grad = np.ones_like(self.data)
         else:
             grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.data.dtype)
             if grad.shape != self.shape:
                 raise ValueError(
-                    f"backward(grad): grad must have the shape of the tensor, {_format_shape(self.shape)}; "
+                    f"backward(gradient): gradient must have the shape of the tensor, {_format_shape(self.shape)}; "
                     f"got {_format_shape(grad.shape)}"
                 )
 
@@ -603,11 +701,14 @@ class Tensor:
 
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor):
-            # d(a^b)/da = b a^(b-1); d(a^b)/db = a^b log(a) (taken as 0 where a <= 0)
+            # d(a^b)/da = b a^(b-1), taken as 0 where b = 0 (a^0 = 1 is flat even at a = 0, where
+            # a^(b-1) is infinite); d(a^b)/db = a^b log(a), taken as 0 where a = 0 and b >= 0
+            # (a^b stays 0 or 1 there). Both exceptions are torch's.
             def backward(g, a, b, out):
-                ga = unbroadcast(g * b * np.power(a, b - 1), a.shape)
-                gb = unbroadcast(g * out * np.log(np.where(a > 0, a, 1)), b.shape)
-                return ga, gb
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ga = np.where(b == 0, 0, g * b * np.power(a, b - 1))
+                    gb = np.where((a == 0) & (b >= 0), 0, g * out * np.log(a))
+                return unbroadcast(ga.astype(g.dtype, copy=False), a.shape), unbroadcast(gb.astype(g.dtype, copy=False), b.shape)
 
             return self._binary(exponent, np.power, backward, "pow")
         if isinstance(exponent, np.generic):
@@ -616,8 +717,15 @@ class Tensor:
             raise TypeError(f"pow: exponent must be a number or a Tensor; got {type(exponent).__name__}")
         x = self.data
         out = np.power(x, exponent)
-        # d(x^p)/dx = p x^(p-1)
-        return Tensor.from_op(out, (self,), lambda g: (g * exponent * np.power(x, exponent - 1),), "pow")
+
+        def backward(g):
+            # d(x^p)/dx = p x^(p-1); for p = 0 the function is constant, so 0 (not 0 * inf = NaN at x = 0)
+            if exponent == 0:
+                return (np.zeros_like(g),)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return (g * exponent * np.power(x, exponent - 1),)
+
+        return Tensor.from_op(out, (self,), backward, "pow")
 
     def __rpow__(self, base):
         # d(c^x)/dx = c^x log(c)
@@ -825,6 +933,36 @@ class Tensor:
             correction = ddof if correction is None else correction
         return self.var(dim, unbiased, keepdim, correction=correction, axis=axis).sqrt()
 
+    def norm(self, p="fro", dim=None, keepdim: bool = False, dtype=None):
+        """The vector p-norm over ``dim`` (all entries by default): p = 2 ("fro"), 1 or inf.
+
+        Backward of the 2-norm: x / ||x||, taken as 0 where the norm is 0 (torch's choice; the
+        norm has no gradient at the origin, and 0/0 would be NaN).
+        """
+        if dtype is not None:
+            return self.to(dtype).norm(p, dim, keepdim)
+        if p == "fro":
+            p = 2
+        if p not in (1, 2, float("inf")):
+            raise ValueError(f"norm: p must be 'fro', 2, 1 or inf here; got {p!r}")
+        if not _is_float(self.data.dtype):
+            raise TypeError(f"norm needs a floating-point tensor; got dtype {self.data.dtype}")
+        if p == 1:
+            return self.abs().sum(dim, keepdim)
+        if p == float("inf"):
+            return self.abs().amax(dim, keepdim)
+        dims = _normalize_dims(dim, self.ndim, "norm")
+        x = self.data
+        full = np.sqrt(np.sum(x * x, axis=dims, keepdims=True))
+        out = full if keepdim else (np.squeeze(full, dims) if dims is not None else full.reshape(()))
+
+        def backward(g):
+            gk = self._reduce_backward_shape(g, dims, keepdim) if not keepdim else g
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return (np.where(full == 0, 0, gk * x / full).astype(x.dtype, copy=False),)
+
+        return Tensor.from_op(out, (self,), backward, "norm")
+
     def _extreme(self, dim, keepdim, axis, name, arg_fn, amax: bool):
         if self.data.size == 0:
             raise ValueError(f"{name} of an empty tensor (shape {_format_shape(self.shape)}) is undefined")
@@ -921,22 +1059,27 @@ class Tensor:
     view = reshape
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1):
+        (s,) = _normalize_dims(start_dim, self.ndim, "flatten") or (0,)
+        (e,) = _normalize_dims(end_dim, self.ndim, "flatten") or (0,)
+        if s > e:
+            raise ValueError(f"flatten: start_dim ({start_dim}) cannot come after end_dim ({end_dim}) for a "
+                             f"tensor with {self.ndim} dimension(s)")
         if self.ndim == 0:
             return self.reshape(1)
-        s, e = start_dim % self.ndim, end_dim % self.ndim
         return self.reshape(self.shape[:s] + (-1,) + self.shape[e + 1:])
 
     def unsqueeze(self, dim: int):
-        dim = dim % (self.ndim + 1)
+        # the new axis can go anywhere in the result, which has ndim + 1 axes
+        (dim,) = _normalize_dims(dim, self.ndim + 1, "unsqueeze")
         return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
 
     def squeeze(self, dim=None):
         if dim is None:
             return self.reshape(tuple(n for n in self.shape if n != 1))
-        d = dim % max(self.ndim, 1)
-        if self.ndim == 0 or self.shape[d] != 1:
+        dims = _normalize_dims(dim, self.ndim, "squeeze")
+        if dims is None:  # a 0-d tensor: nothing to remove
             return self
-        return self.reshape(self.shape[:d] + self.shape[d + 1:])
+        return self.reshape(tuple(n for i, n in enumerate(self.shape) if not (i in dims and n == 1)))
 
     def expand(self, *shape):
         shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
@@ -993,6 +1136,7 @@ class Tensor:
                 "build a new tensor (where, masked_fill, cat) or assign inside `with no_grad():`"
             )
         self.data[_clean_index(index)] = value.data if isinstance(value, Tensor) else value
+        self._version += 1  # a graph that saved the old values must not use them
 
 
 def _check_versions(node: "Tensor") -> None:
@@ -1007,20 +1151,25 @@ def _check_versions(node: "Tensor") -> None:
             )
 
 
+def _clean_index_item(item):
+    if isinstance(item, Tensor):
+        return item.data
+    if isinstance(item, (list, range)):  # x[:, [0, 0]]: a list is an integer (or boolean) array index
+        return np.asarray(item)
+    return item
+
+
 def _clean_index(index):
-    """Replace Tensors inside an index by their arrays."""
-    if isinstance(index, Tensor):
-        return index.data
+    """Tensors, lists and ranges inside an index become arrays, so the backward rule sees every
+    integer-array index (x[:, [0, 0]] reads column 0 twice, and its gradient must count twice)."""
     if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    if isinstance(index, list):
-        return np.asarray(index)
-    return index
+        return tuple(_clean_index_item(i) for i in index)
+    return _clean_index_item(index)
 
 
 def _has_integer_array(index) -> bool:
     items = index if isinstance(index, tuple) else (index,)
-    return any(isinstance(i, np.ndarray) and i.dtype != bool for i in items)
+    return any(isinstance(i, np.ndarray) and i.dtype.kind in "iu" for i in items)
 
 
 def _matmul_backward(g, a, b):
@@ -1063,7 +1212,7 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
-def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
+def tensor(data, *, dtype=None, requires_grad: bool = False) -> Tensor:
     """Create a tensor, copying ``data`` (Python numbers give float32 or int64; ndarrays keep their dtype)."""
     return Tensor(_to_array(data, dtype), requires_grad=requires_grad)
 
@@ -1072,31 +1221,31 @@ def _size(shape) -> tuple:
     return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
 
 
-def zeros(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.zeros(_size(shape), dtype=_DEFAULT_DTYPE if dtype is None else dtype), requires_grad=requires_grad)
+def zeros(*size, dtype=None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.zeros(_size(size), dtype=_DEFAULT_DTYPE if dtype is None else dtype), requires_grad=requires_grad)
 
 
-def ones(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.ones(_size(shape), dtype=_DEFAULT_DTYPE if dtype is None else dtype), requires_grad=requires_grad)
+def ones(*size, dtype=None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.ones(_size(size), dtype=_DEFAULT_DTYPE if dtype is None else dtype), requires_grad=requires_grad)
 
 
-def full(shape, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.full(tuple(shape), fill_value, dtype=_DEFAULT_DTYPE if dtype is None else dtype), requires_grad=requires_grad)
+def full(size, fill_value, *, dtype=None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.full(tuple(size), fill_value, dtype=_DEFAULT_DTYPE if dtype is None else dtype), requires_grad=requires_grad)
 
 
-def zeros_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.zeros_like(np.asarray(t), dtype=dtype), requires_grad=requires_grad)
+def zeros_like(input, *, dtype=None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.zeros_like(np.asarray(input), dtype=dtype), requires_grad=requires_grad)
 
 
-def ones_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.ones_like(np.asarray(t), dtype=dtype), requires_grad=requires_grad)
+def ones_like(input, *, dtype=None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.ones_like(np.asarray(input), dtype=dtype), requires_grad=requires_grad)
 
 
-def eye(n: int, m: int | None = None, dtype=None) -> Tensor:
+def eye(n: int, m: int | None = None, *, dtype=None) -> Tensor:
     return Tensor(np.eye(n, m, dtype=_DEFAULT_DTYPE if dtype is None else dtype))
 
 
-def arange(start, end=None, step=1, dtype=None) -> Tensor:
+def arange(start, end=None, step=1, *, dtype=None) -> Tensor:
     """Like torch.arange: int64 for integer arguments, float32 otherwise."""
     if end is None:
         start, end = 0, start
@@ -1106,19 +1255,19 @@ def arange(start, end=None, step=1, dtype=None) -> Tensor:
     return Tensor(np.arange(start, end, step, dtype=dtype))
 
 
-def linspace(start, end, steps: int, dtype=None) -> Tensor:
+def linspace(start, end, steps: int, *, dtype=None) -> Tensor:
     return Tensor(np.linspace(start, end, steps, dtype=_DEFAULT_DTYPE if dtype is None else dtype))
 
 
-def rand(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
-    return Tensor(_RNG.random(_size(shape), dtype=_DEFAULT_DTYPE if dtype is None else dtype), requires_grad=requires_grad)
+def rand(*size, dtype=None, requires_grad: bool = False) -> Tensor:
+    return Tensor(_RNG.random(_size(size), dtype=_DEFAULT_DTYPE if dtype is None else dtype), requires_grad=requires_grad)
 
 
-def randn(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
-    return Tensor(_RNG.standard_normal(_size(shape), dtype=_DEFAULT_DTYPE if dtype is None else dtype), requires_grad=requires_grad)
+def randn(*size, dtype=None, requires_grad: bool = False) -> Tensor:
+    return Tensor(_RNG.standard_normal(_size(size), dtype=_DEFAULT_DTYPE if dtype is None else dtype), requires_grad=requires_grad)
 
 
-def randint(low, high=None, size=(), dtype=np.int64) -> Tensor:
+def randint(low, high=None, size=(), *, dtype=np.int64) -> Tensor:
     if high is None:
         low, high = 0, low
     return Tensor(_RNG.integers(low, high, size=tuple(size), dtype=dtype))

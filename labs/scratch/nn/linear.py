@@ -29,6 +29,12 @@ def _float_dtype(dtype, layer: str) -> np.dtype:
     return dtype
 
 
+def _check_device(device, layer: str) -> None:
+    """torch's ``device=`` argument: the NumPy engine has one device, the CPU."""
+    if device is not None and str(device) != "cpu":
+        raise ValueError(f"{layer}: the NumPy engine runs on the CPU only; got device={device!r}")
+
+
 def _empty_parameter(shape, dtype) -> Parameter:
     return Parameter(np.zeros(shape, dtype=dtype))
 
@@ -46,7 +52,8 @@ class Linear(Module):
     and b ~ U(-1/sqrt(in), 1/sqrt(in)).
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None) -> None:
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None) -> None:
+        _check_device(device, "Linear")
         super().__init__()
         self.in_features = _positive_int(in_features, "in_features", "Linear")
         self.out_features = _positive_int(out_features, "out_features", "Linear")
