@@ -10,7 +10,9 @@ Read it in this order:
 - ``optim.py`` and ``lr_scheduler.py``: SGD, Adam and AdamW with PyTorch's update rules;
 - ``ops.py``: tril/triu, cumsum, logsumexp, gather, topk, split/chunk (also Tensor methods);
 - ``gradcheck.py``: checks any backward rule against central differences;
-- ``serialization.py``: ``save``/``load`` of weights and optimizer state as ``.npz`` (no pickle).
+- ``serialization.py``: ``save``/``load`` of weights and optimizer state as ``.npz`` (no pickle);
+- ``per_sample.py`` (one gradient per example, for DP-SGD) and ``quantize.py`` (int8 matmul with
+  int32 accumulation, for quantization).
 
 Because the names match, ``import labs.scratch as torch`` runs many small PyTorch programs
 unchanged, and the tests run both and compare the numbers.
@@ -29,6 +31,7 @@ from labs.scratch.tensor import (
     full,
     get_default_dtype,
     get_generator,
+    int8,
     int32,
     int64,
     is_grad_enabled,
@@ -49,6 +52,8 @@ from labs.scratch.tensor import (
 )
 from labs.scratch.ops import chunk, cumsum, gather, logsumexp, split, topk, tril, triu
 from labs.scratch.serialization import load, save
+from labs.scratch.per_sample import per_sample_grads
+from labs.scratch.quantize import dequantize, int8_matmul, quantize_symmetric
 from labs.scratch import functional
 from labs.scratch import functional as F
 from labs.scratch import optim
@@ -60,6 +65,7 @@ __all__ = [
     "functional", "F", "nn", "optim", "gradcheck",
     "cat", "stack", "where", "zeros", "ones", "zeros_like", "ones_like", "full", "eye",
     "arange", "linspace", "rand", "randn", "randint", "manual_seed", "get_generator",
-    "float32", "float64", "int64", "int32", "bool_", "set_default_dtype", "get_default_dtype",
+    "float32", "float64", "int64", "int32", "int8", "bool_", "set_default_dtype", "get_default_dtype",
     "tril", "triu", "cumsum", "logsumexp", "gather", "topk", "split", "chunk", "save", "load",
+    "per_sample_grads", "int8_matmul", "quantize_symmetric", "dequantize",
 ]

@@ -37,11 +37,11 @@ __all__ = [
     "Tensor", "Parameter", "tensor", "no_grad", "enable_grad", "is_grad_enabled",
     "cat", "stack", "where", "zeros", "ones", "zeros_like", "ones_like", "full", "eye",
     "arange", "linspace", "rand", "randn", "randint", "manual_seed", "get_generator",
-    "unbroadcast", "float32", "float64", "int64", "int32", "bool_", "set_default_dtype", "get_default_dtype",
+    "unbroadcast", "float32", "float64", "int64", "int32", "int8", "bool_", "set_default_dtype", "get_default_dtype",
 ]
 
 # dtype names as in torch (labs.scratch.float32 is np.float32).
-float32, float64, int64, int32, bool_ = np.float32, np.float64, np.int64, np.int32, np.bool_
+float32, float64, int64, int32, int8, bool_ = np.float32, np.float64, np.int64, np.int32, np.int8, np.bool_
 
 # --------------------------------------------------------------------------------------
 # Global switches: gradient mode and the random generator
