@@ -93,4 +93,4 @@ def test_quantized_linear_layer_approximates_the_float_one():
     # error bound of rounding: each factor is off by at most half a step
     bound = 0.5 * (sx * np.abs(w).sum(1)[None, :] + np.abs(x).sum(1)[:, None] * sw.T) + 64 * 0.25 * sx * sw.T
     assert np.all(np.abs(approx - exact) <= bound)
-    np.testing.assert_allclose(S.dequantize(qw, sw).data, w, atol=float(sw.max()) / 2 + 1e-7)
+    np.testing.assert_allclose(S.dequantize_symmetric(qw, sw).data, w, atol=float(sw.max()) / 2 + 1e-7)

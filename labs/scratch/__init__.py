@@ -53,7 +53,7 @@ from labs.scratch.tensor import (
 from labs.scratch.ops import chunk, cumsum, gather, logsumexp, split, topk, tril, triu
 from labs.scratch.serialization import load, save
 from labs.scratch.per_sample import per_sample_grads
-from labs.scratch.quantize import dequantize, int8_matmul, quantize_symmetric
+from labs.scratch.quantize import dequantize_symmetric, int8_matmul, quantize_symmetric
 from labs.scratch import functional
 from labs.scratch import functional as F
 from labs.scratch import optim
@@ -67,5 +67,5 @@ __all__ = [
     "arange", "linspace", "rand", "randn", "randint", "manual_seed", "get_generator",
     "float32", "float64", "int64", "int32", "int8", "bool_", "set_default_dtype", "get_default_dtype",
     "tril", "triu", "cumsum", "logsumexp", "gather", "topk", "split", "chunk", "save", "load",
-    "per_sample_grads", "int8_matmul", "quantize_symmetric", "dequantize",
+    "per_sample_grads", "int8_matmul", "quantize_symmetric", "dequantize_symmetric",
 ]

@@ -13,7 +13,7 @@ import numpy as np
 
 from labs.scratch.tensor import Tensor
 
-__all__ = ["MAX_INT8_DEPTH", "dequantize", "int8_matmul", "quantize_symmetric"]
+__all__ = ["MAX_INT8_DEPTH", "dequantize_symmetric", "int8_matmul", "quantize_symmetric"]
 
 MAX_INT8_DEPTH = 2**31 // (128 * 128)  # the longest inner dimension int32 accumulation can hold exactly
 
@@ -58,7 +58,7 @@ def quantize_symmetric(x, dim=None) -> tuple[Tensor, np.ndarray]:
     return Tensor(q), scale
 
 
-def dequantize(q, scale) -> Tensor:
+def dequantize_symmetric(q, scale) -> Tensor:
     """Back to floating point: q * scale."""
     arr = q.data if isinstance(q, Tensor) else np.asarray(q)
     return Tensor(arr.astype(np.asarray(scale).dtype) * scale)
