@@ -366,6 +366,41 @@ def thread_finding(sweep, passive=None) -> list[str]:
     return lines
 
 
+GOAL = 2.0  # the engine should be within this factor of PyTorch CPU
+
+
+def where_time_goes(S, torch, short: str, calls: int = 5, top: int = 4) -> str:
+    """The engine's step profiled (cProfile, own time per function): where it spends its time."""
+    import cProfile
+    import pstats
+
+    global ONLY
+    saved, ONLY = ONLY, [short]
+    try:
+        (_, _, step_numpy, _), = [w for w in workloads(S, torch) if w[0] == short]
+    finally:
+        ONLY = saved
+    step_numpy()
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(calls):
+        step_numpy()
+    profile.disable()
+    stats = pstats.Stats(profile).stats
+    total = sum(v[2] for v in stats.values())
+    by_function = sorted(((v[2], f"{Path(k[0]).name}:{k[2]}") for k, v in stats.items()), reverse=True)[:top]
+    return ", ".join(f"`{name}` {100 * t / total:.0f}%" for t, name in by_function)
+
+
+def slow_rows(S, torch, rows) -> list[str]:
+    """One line per workload above the goal, with the measured profile of the engine's step."""
+    lines = []
+    for short, desc, t_np, t_torch, ratio in rows:
+        if ratio > GOAL:
+            lines.append(f"- {desc}: {ratio:.2f}x. Own time of the engine's step: {where_time_goes(S, torch, short)}.")
+    return lines or [f"- None: every workload is within {GOAL:g}x of PyTorch on this run."]
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == [PASSIVE_PROBE]:  # the child process of passive_probe
@@ -401,6 +436,8 @@ def main(argv=None) -> int:
     rows = run_table_with_threads(S, torch, rounds, CHOSEN_THREADS, CHOSEN_THREADS)
     table = format_table(rows)
     print("\n".join(table))
+    slow = slow_rows(S, torch, rows)
+    print("\n".join(slow))
     sweep_lines, finding = [], []
     if not args.quick and not args.no_sweep:
         print("\nThread settings (NumPy ms / torch ms):")
@@ -424,6 +461,14 @@ def main(argv=None) -> int:
             "there, `book/benchmarks.md` says why, with the measurement.",
             "",
             *table,
+            "",
+            f"## Where the engine is more than {GOAL:g}x slower",
+            "",
+            "Measured on the same run: each such workload's NumPy step, profiled with `cProfile` (own",
+            "time per function, the largest first). `book/benchmarks.md` explains what these functions do",
+            "and why PyTorch's kernels are faster there.",
+            "",
+            *slow,
             "",
             "## Thread settings",
             "",

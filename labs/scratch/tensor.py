@@ -745,7 +745,10 @@ class Tensor:
                 f"the second ({k_b}). Did you mean to transpose one of them (x.T or x.transpose(-2, -1))?"
             )
         try:
-            out = np.matmul(a, b)
+            if a.ndim > 2 and b.ndim == 2:  # (..., k) @ (k, m): one 2-D product (a stacked one can miss BLAS)
+                out = (a.reshape(-1, k_a) @ b).reshape(*a.shape[:-1], b.shape[1])
+            else:
+                out = np.matmul(a, b)
         except ValueError:
             raise ValueError(
                 f"matmul: the batch dimensions of {_format_shape(a.shape)} and {_format_shape(b.shape)} "
@@ -1184,7 +1187,10 @@ def _matmul_backward(g, a, b):
         g2 = np.expand_dims(g, -1)
     else:
         g2 = g
-    ga = g2 @ np.swapaxes(b2, -1, -2)
+    if b2.ndim == 2 and g2.ndim > 2:  # fold the batch into rows, as the forward pass does
+        ga = (g2.reshape(-1, g2.shape[-1]) @ b2.T).reshape(*g2.shape[:-1], b2.shape[0])
+    else:
+        ga = g2 @ np.swapaxes(b2, -1, -2)
     if b2.ndim == 2 and a2.ndim > 2:
         # (B, T, k) @ (k, m): fold the batch into rows, one big matrix product
         gb = a2.reshape(-1, a2.shape[-1]).T @ g2.reshape(-1, g2.shape[-1])
