@@ -15,7 +15,12 @@ Read it in this order:
   int32 accumulation, for quantization).
 
 Because the names match, ``import labs.scratch as torch`` runs many small PyTorch programs
-unchanged, and the tests run both and compare the numbers.
+unchanged, and the tests run both and compare the numbers. Torch habits behave as in torch
+or raise a clear error, never do something else: ``p.grad`` is a Tensor (``p.grad.zero_()``,
+``p.grad.norm()``; ``p.grad.data`` is its NumPy array), in-place operators change the tensor
+itself (``p -= lr * p.grad`` under ``no_grad()``), positional arguments follow torch's order
+(``tests/test_scratch_signatures.py``), and ``set_default_dtype(float64)`` makes every new
+tensor and layer float64.
 """
 
 from labs.scratch.tensor import (
