@@ -183,9 +183,23 @@ def _gpt_block(S, torch, rng, B=32, T=64, C=128, n_head=4):
 ONLY = None  # --only: substrings of the workloads to time
 
 
+def _matmul(S, torch, rng, m=2048, k=128, n=512):
+    """The reference: one plain matrix product (BLAS against BLAS), the GPT block's largest shape."""
+    a, b = rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((k, n)).astype(np.float32)
+    xs, ws, xt, wt = S.tensor(a), S.tensor(b), torch.from_numpy(a), torch.from_numpy(b)
+
+    def step_numpy():
+        return xs @ ws
+
+    def step_torch():
+        return xt @ wt
+
+    return "matmul", f"matmul ({m}, {k}) @ ({k}, {n}) forward only (BLAS vs BLAS, the reference)", step_numpy, step_torch
+
+
 def workloads(S, torch):
     rng = np.random.default_rng(0)
-    every = [_mlp(S, torch, rng), _conv(S, torch, rng, 8), _conv(S, torch, rng, 28),
+    every = [_matmul(S, torch, rng), _mlp(S, torch, rng), _conv(S, torch, rng, 8), _conv(S, torch, rng, 28),
             _conv_channels(S, torch, rng, 16, 16, 28), _conv_channels(S, torch, rng, 16, 32, 14),
             _conv_channels(S, torch, rng, 32, 64, 14), _conv_channels(S, torch, rng, 64, 64, 7),
             _lstm(S, torch, rng), _attention(S, torch, rng), _gpt_block(S, torch, rng)]
