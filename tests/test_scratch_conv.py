@@ -334,9 +334,30 @@ def test_no_python_loop_over_batch_or_pixels():
 
     C._col2im = counting
     try:
+        wide = S.tensor(randn(16, 4, 20, 20), requires_grad=True)
+        S.functional.conv2d(wide, S.tensor(randn(3, 4, 3, 3)), padding=1).sum().backward()
+        assert calls == []  # stride 1, 4+ channels: shifted products and a transposed convolution, no col2im
         x = S.tensor(randn(16, 2, 20, 20), requires_grad=True)
-        S.functional.conv2d(x, S.tensor(randn(3, 2, 3, 3)), padding=1).sum().backward()
+        S.functional.conv2d(x, S.tensor(randn(3, 2, 3, 3)), stride=2, padding=1).sum().backward()
     finally:
         C._col2im = original
-    assert len(calls) == 1 and calls[0] == (16, 2, 3, 3, 20, 20)
+    assert len(calls) == 1 and calls[0] == (16, 2, 3, 3, 10, 10)
 
+
+
+@pytest.mark.parametrize("kernel,padding", [((3, 3), 0), ((3, 3), 1), ((3, 3), 3), ((2, 4), (0, 2)), ((1, 5), (2, 4)),
+                                            ((4, 4), "same"), ((3, 2), "valid")], ids=str)
+@pytest.mark.parametrize("c_in,c_out", [(1, 4), (5, 3), (8, 8)])
+def test_stride1_shifted_products_match_torch_for_any_padding(kernel, padding, c_in, c_out):
+    """Stride 1 runs through shifted matrix products (no im2col): check every padding shape."""
+    x, w, b = randn(2, c_in, 7, 8), randn(c_out, c_in, *kernel, seed=1), randn(c_out, seed=2)
+    ours = [S.tensor(a, requires_grad=True) for a in (x, w, b)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    out = S.functional.conv2d(*ours, padding=padding)
+    ref = torch.nn.functional.conv2d(*theirs, padding=padding)
+    np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=1e-10, atol=1e-12)
+    up = randn(*out.shape, seed=3)
+    out.backward(up)
+    ref.backward(torch.tensor(up))
+    for a, t in zip(ours, theirs):
+        np.testing.assert_allclose(a.grad, t.grad.numpy(), rtol=1e-10, atol=1e-12)

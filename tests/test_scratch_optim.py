@@ -160,8 +160,8 @@ def test_optimizer_errors_explain_themselves():
         optim.SGD([p], lr=0.1, nesterov=True)
     with pytest.raises(ValueError, match="beta2"):
         optim.Adam([p], betas=(0.9, 1.0))
-    with pytest.raises(ValueError, match="does not require grad"):
-        optim.SGD([S.tensor([1.0])], lr=0.1)
+    with pytest.raises(ValueError, match="non-leaf"):
+        optim.SGD([p * 2], lr=0.1)
 
 
 # ---------------------------------------------------------------------------------------
@@ -235,3 +235,82 @@ def test_training_an_mlp_reduces_the_loss():
         losses.append(loss.item())
     assert losses[-1] < 0.25 * losses[0]
     assert math.isfinite(losses[-1])
+
+
+# ---------------------------------------------------------------------------------------
+# Parameter groups (decay on matrices only) and gradient clipping, as a GPT trains
+# ---------------------------------------------------------------------------------------
+def _gpt_like_pair():
+    S.manual_seed(0)
+    ours = S.nn.Sequential(S.nn.Embedding(7, 6), S.nn.LayerNorm(6), S.nn.Linear(6, 7)).double()
+    theirs = torch.nn.Sequential(torch.nn.Embedding(7, 6), torch.nn.LayerNorm(6), torch.nn.Linear(6, 7)).double()
+    theirs.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in ours.state_dict().items()})
+    return ours, theirs
+
+
+def _decay_groups(model, weight_decay=0.1):
+    named = list(model.named_parameters())
+    return [{"params": [p for _, p in named if p.ndim >= 2], "weight_decay": weight_decay},
+            {"params": [p for _, p in named if p.ndim < 2], "weight_decay": 0.0}]
+
+
+@pytest.mark.parametrize("max_norm", [None, 0.05])
+def test_adamw_with_decay_groups_and_clipping_matches_torch(max_norm):
+    ours, theirs = _gpt_like_pair()
+    opt = optim.AdamW(_decay_groups(ours), lr=0.02, betas=(0.9, 0.95))
+    opt_t = torch.optim.AdamW(_decay_groups(theirs), lr=0.02, betas=(0.9, 0.95))
+    assert [len(g["params"]) for g in opt.param_groups] == [2, 3]  # embedding and linear weights decay
+    rng = np.random.default_rng(0)
+    for step in range(6):
+        tokens = rng.integers(0, 7, size=(4, 5))
+        target = rng.integers(0, 7, size=(4, 5))
+        opt.zero_grad()
+        loss = F.cross_entropy(ours(S.tensor(tokens)).reshape(-1, 7), S.tensor(target.reshape(-1)))
+        loss.backward()
+        opt_t.zero_grad()
+        loss_t = torch.nn.functional.cross_entropy(theirs(torch.tensor(tokens)).reshape(-1, 7),
+                                                   torch.tensor(target.reshape(-1)))
+        loss_t.backward()
+        assert loss.item() == pytest.approx(loss_t.item(), rel=1e-12)
+        if max_norm is not None:
+            norm = S.nn.utils.clip_grad_norm_(ours.parameters(), max_norm)
+            norm_t = torch.nn.utils.clip_grad_norm_(theirs.parameters(), max_norm)
+            assert norm.item() == pytest.approx(norm_t.item(), rel=1e-12)
+            assert norm.item() > max_norm  # clipping really happened
+        opt.step()
+        opt_t.step()
+    for (name, p), (_, q) in zip(ours.named_parameters(), theirs.named_parameters()):
+        np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, float("inf")])
+def test_clip_grad_norm_matches_torch_for_each_norm(norm_type):
+    rng = np.random.default_rng(3)
+    arrays = [rng.standard_normal(s) * 5 for s in [(3, 4), (4,), (2, 2, 2)]]
+    ours = [S.Parameter(np.zeros(a.shape)) for a in arrays]
+    theirs = [torch.nn.Parameter(torch.zeros(a.shape, dtype=torch.float64)) for a in arrays]
+    for p, q, a in zip(ours, theirs, arrays):
+        p.grad, q.grad = a.copy(), torch.from_numpy(a.copy())
+    keep = ours[0].grad
+    total = S.nn.utils.clip_grad_norm_(ours, 1.0, norm_type=norm_type)
+    total_t = torch.nn.utils.clip_grad_norm_(theirs, 1.0, norm_type=norm_type)
+    assert total.item() == pytest.approx(total_t.item(), rel=1e-12)
+    for p, q in zip(ours, theirs):
+        np.testing.assert_allclose(p.grad, q.grad.numpy(), rtol=1e-12)
+    assert keep is ours[0].grad  # in place: a reference to the gradient sees the clipped values
+    with pytest.raises(ValueError, match="max_norm must be a positive number"):
+        S.nn.utils.clip_grad_norm_(ours, 0.0)
+    ours[1].grad = np.array([np.nan, 1.0, 1.0, 1.0])
+    with pytest.raises(RuntimeError, match="cannot be clipped"):
+        S.nn.utils.clip_grad_norm_(ours, 1.0, error_if_nonfinite=True)
+    with pytest.raises(TypeError, match="expects Tensors"):
+        S.nn.utils.clip_grad_norm_([np.zeros(3)], 1.0)
+
+
+def test_clip_grad_norm_gradient_is_the_scaled_backward():
+    """Clipping is a linear map of the gradient: check it against a numerically scaled copy."""
+    p = S.Parameter(np.array([3.0, 4.0]))
+    (p * p).sum().backward()  # gradient (6, 8), norm 10
+    total = S.nn.utils.clip_grad_norm_([p], 5.0)
+    assert total.item() == pytest.approx(10.0)
+    np.testing.assert_allclose(p.grad, np.array([6.0, 8.0]) * 5.0 / (10.0 + 1e-6), rtol=1e-12)

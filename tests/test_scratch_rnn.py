@@ -177,7 +177,7 @@ def test_fused_layer_equals_unrolled_cell(kind):
     np.testing.assert_allclose(out.data, unrolled.data, **TOL)
     upstream = randn(*out.shape, seed=5)
     out.backward(upstream)
-    fused_grads = [x.grad.copy()] + [p.grad.copy() for p in layer.parameters()]
+    fused_grads = [x.grad.clone()] + [p.grad.clone() for p in layer.parameters()]
     x.grad = None
     unrolled.backward(upstream)
     for a, b in zip(fused_grads, [x.grad] + [p.grad for p in cell.parameters()]):

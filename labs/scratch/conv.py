@@ -191,11 +191,118 @@ def _conv2d_backward(grad_out, x_shape, w, columns, stride, pads, need_x, need_w
     if need_b:
         grad_b = g.sum(axis=(0, 2))
     if need_x:
+        (pt, pb), (pl, pr) = pads
         # gradient of every window entry, (N, C*kh*kw, Ho*Wo), viewed as (N, C, kh, kw, Ho, Wo) for col2im
         dwin = np.matmul(w.reshape(o, c * kh * kw).T, g).reshape(n, c, kh, kw, ho, wo)
-        (pt, pb), (pl, pr) = pads
         grad_x = _col2im(dwin, (n, c, h + pt + pb, wd + pl + pr), stride, pads)
     return grad_x, grad_w, grad_b
+
+
+def _shifted_backward(grad_out, x_shape, w, flat, hp, wp, pads, need_x, need_w, need_b):
+    """Gradients of the stride-1 convolution: x through a transposed convolution, w and b directly."""
+    grad_x = grad_w = grad_b = None
+    if need_w:
+        grad_w = _shifted_weight_grad(grad_out, flat, hp, wp, w.shape[2:])
+    if need_b:
+        grad_b = grad_out.sum(axis=(0, 2, 3))
+    if need_x:
+        grad_x = _conv2d_input_grad_stride1(grad_out, w, x_shape[2:], pads)
+    return grad_x, grad_w, grad_b
+
+
+def _conv2d_input_grad_stride1(grad_out, w, in_hw, pads):
+    """dL/dx of a stride-1 convolution, as a convolution of the output gradient.
+
+    Input pixel (y, x) touched output (y - i + pt, x - j + pl) through kernel offset (i, j),
+    so dx is the output gradient, padded by k - 1 - p, cross-correlated with the kernel
+    flipped in both axes and with in/out channels swapped (a "transposed convolution").
+    That is the same shifted-product convolution as the forward pass, instead of a product
+    followed by kh * kw scattered additions (col2im).
+    """
+    kh, kw = w.shape[2:]
+    (pt, _), (pl, _) = pads
+    h, wd = in_hw
+    ho, wo = grad_out.shape[2:]
+    flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, O, kh, kw)
+    # padding that makes the output come out at the input's size: k - 1 - p before, the rest after
+    top, left = kh - 1 - pt, kw - 1 - pl
+    bottom, right = h + kh - 1 - top - ho, wd + kw - 1 - left - wo
+    g = grad_out
+    if bottom < 0 or right < 0:  # output rows that saw only padding: crop instead of pad
+        g = g[:, :, : ho + min(bottom, 0), : wo + min(right, 0)]
+        bottom, right = max(bottom, 0), max(right, 0)
+    if top < 0 or left < 0:  # padding larger than kernel - 1: those output rows saw only padding
+        g = g[:, :, max(-top, 0):, max(-left, 0):]
+        top, left = max(top, 0), max(left, 0)
+    gflat, hp, wp = _flat_padded(g, ((top, bottom), (left, right)), kw)
+    return _shifted_conv(gflat, hp, wp, flipped)
+
+
+# ---- stride 1: shifted matrix products on flattened padded images (no im2col copy) ------
+#
+# Flatten each padded image (C, Hp, Wp) to (C, Hp*Wp). Kernel offset (i, j) then reads the
+# contiguous slice that starts at i*Wp + j, and output pixel (y, x) sits at y*Wp + x of a
+# "wide" output with Wp columns per row (its last kw - 1 columns are junk and are cut off).
+# So the convolution is kh*kw matrix products w[:, :, i, j] @ slice added up, reading the
+# image where it lies, where im2col first copies it kh*kw times. The batch is processed a
+# few images at a time so that the running sum stays in the CPU cache: memory traffic, not
+# arithmetic, is what limits a NumPy convolution (see book/benchmarks.md).
+
+_SHIFTED_MIN_CHANNELS = 4
+_CACHE_BYTES = 1 << 18  # the running sum of one chunk of images should fit in L2
+
+
+def _flat_padded(x: np.ndarray, pads, kw: int):
+    """(N, C, Hp*Wp + kw - 1) zero-padded copy of x, and (Hp, Wp)."""
+    n, c, h, wd = x.shape
+    (pt, pb), (pl, pr) = pads
+    hp, wp = h + pt + pb, wd + pl + pr
+    flat = np.zeros((n, c, hp * wp + kw - 1), dtype=x.dtype)  # kw - 1 spare: the last slice stays in bounds
+    flat[:, :, : hp * wp].reshape(n, c, hp, wp)[:, :, pt : pt + h, pl : pl + wd] = x
+    return flat, hp, wp
+
+
+def _chunks(n: int, bytes_per_image: int):
+    step = max(1, _CACHE_BYTES // max(bytes_per_image, 1))
+    return [slice(s, min(n, s + step)) for s in range(0, n, step)]
+
+
+def _shifted_conv(flat, hp, wp, w):
+    """Stride-1 cross-correlation of a flat padded batch with w (O, C, kh, kw): (N, O, Ho, Wo)."""
+    n = flat.shape[0]
+    o, _, kh, kw = w.shape
+    ho, wo = hp - kh + 1, wp - kw + 1
+    length = ho * wp
+    dtype = np.result_type(flat, w)
+    out = np.empty((n, o, length), dtype=dtype)
+    taps = [(w[:, :, i, j], i * wp + j) for i in range(kh) for j in range(kw)]
+    for part in _chunks(n, o * length * dtype.itemsize):
+        acc, term = out[part], np.empty((part.stop - part.start, o, length), dtype=dtype)
+        images = flat[part]
+        np.matmul(taps[0][0], images[:, :, taps[0][1] : taps[0][1] + length], out=acc)
+        for tap, start in taps[1:]:
+            np.matmul(tap, images[:, :, start : start + length], out=term)
+            acc += term
+    return out.reshape(n, o, ho, wp)[:, :, :, :wo]
+
+
+def _shifted_weight_grad(grad_out, flat, hp, wp, kernel):
+    """dL/dw[:, :, i, j] = sum over images of (wide output gradient) @ (slice (i, j))^T."""
+    n, o, ho, wo = grad_out.shape
+    kh, kw = kernel
+    c = flat.shape[1]
+    length = ho * wp
+    wide = np.zeros((n, o, ho, wp), dtype=grad_out.dtype)
+    wide[:, :, :, :wo] = grad_out  # the junk columns of the wide output get no gradient
+    wide = wide.reshape(n, o, length)
+    grad_w = np.zeros((kh, kw, o, c), dtype=grad_out.dtype)
+    for part in _chunks(n, (o + c) * length * grad_out.dtype.itemsize):
+        g, images = wide[part], flat[part]
+        for i in range(kh):
+            for j in range(kw):
+                start = i * wp + j
+                grad_w[i, j] += np.matmul(g, images[:, :, start : start + length].transpose(0, 2, 1)).sum(axis=0)
+    return grad_w.transpose(2, 3, 0, 1)
 
 
 def _max_pool2d_forward(x, kernel, stride, pads, keep_index: bool):
@@ -293,14 +400,29 @@ def _conv(input, weight, bias, stride, padding, spatial: int, fn: str):
     b = None if bias is None else bias.data
     need_x, need_w = _needs_grad(input), _needs_grad(weight)
     need_b = bias is not None and _needs_grad(bias)
-    out, columns = _conv2d_forward(x, w, b, strides, pads, keep_columns=need_w)
     x_shape = x.shape
+    # shifted products pay off once each product has a few input channels to sum over; a first
+    # layer (1-3 channels) is faster through im2col, whose one product sums over C*kh*kw
+    shifted = strides == (1, 1) and x.shape[1] >= _SHIFTED_MIN_CHANNELS
+    if shifted:
+        flat, hp, wp = _flat_padded(x, pads, w.shape[3])
+        out = _shifted_conv(flat, hp, wp, w)
+        if b is not None:
+            out = out + b[:, None, None]
+        columns = None
+        if not need_w:
+            flat = None
+    else:
+        out, columns = _conv2d_forward(x, w, b, strides, pads, keep_columns=need_w)
 
     def backward(grad):
         g = grad[None] if unbatched else grad
         if spatial == 1:
             g = g[:, :, None, :]
-        gx, gw, gb = _conv2d_backward(g, x_shape, w, columns, strides, pads, need_x, need_w, need_b)
+        if shifted:
+            gx, gw, gb = _shifted_backward(g, x_shape, w, flat, hp, wp, pads, need_x, need_w, need_b)
+        else:
+            gx, gw, gb = _conv2d_backward(g, x_shape, w, columns, strides, pads, need_x, need_w, need_b)
         if gx is not None:
             gx = gx.reshape(input.data.shape)
         if gw is not None:
@@ -418,15 +540,26 @@ def _avg_pool(input, kernel_size, stride, padding, count_include_pad, spatial, f
     return Tensor.from_op(np.ascontiguousarray(_unshape(out, spatial, unbatched)), (input,), backward, fn)
 
 
-def avg_pool2d(input, kernel_size, stride=None, padding=0, count_include_pad=True):
-    """Mean over each kH x kW window, like ``torch.nn.functional.avg_pool2d``.
+def _no_ceil_or_divisor(ceil_mode, divisor_override, fn):
+    if ceil_mode:
+        raise NotImplementedError(f"{fn}: ceil_mode=True is not implemented in the NumPy engine (windows that "
+                                  f"run past the edge are dropped, as with ceil_mode=False)")
+    if divisor_override is not None:
+        raise NotImplementedError(f"{fn}: divisor_override is not implemented in the NumPy engine")
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """Mean over each kH x kW window, like ``torch.nn.functional.avg_pool2d`` (same argument order).
 
     With ``count_include_pad=True`` (PyTorch's default) the zero padding counts in the
     mean; with False only the real pixels do.
     """
+    _no_ceil_or_divisor(ceil_mode, divisor_override, "avg_pool2d")
     return _avg_pool(input, kernel_size, stride, padding, count_include_pad, 2, "avg_pool2d")
 
 
-def avg_pool1d(input, kernel_size, stride=None, padding=0, count_include_pad=True):
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     """Mean over each window of length ``kernel_size``, like ``torch.nn.functional.avg_pool1d``."""
+    _no_ceil_or_divisor(ceil_mode, None, "avg_pool1d")
     return _avg_pool(input, kernel_size, stride, padding, count_include_pad, 1, "avg_pool1d")

@@ -65,7 +65,7 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
     with no_grad():
         for i in checked:
             x = xs[i]
-            analytic = x.grad if x.grad is not None else np.zeros_like(x.data)
+            analytic = x.grad.data if x.grad is not None else np.zeros_like(x.data)
             numeric = np.zeros_like(x.data)
             flat = x.data.reshape(-1)  # a view: perturbing it perturbs x
             for j in range(flat.size):  # one element at a time: that is what a numeric gradient costs

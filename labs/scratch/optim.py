@@ -44,17 +44,99 @@ class Optimizer:
             self.add_param_group(group)
 
     def add_param_group(self, group: dict) -> None:
+        """Add a group of parameters with its own hyper-parameters (the defaults fill the rest).
+
+        As in torch: a parameter may sit in one group only (else ``step`` would update it
+        twice); only leaf tensors can be optimized (a computed tensor is rebuilt on every
+        forward pass, so updating it changes nothing); a parameter with
+        ``requires_grad=False`` (a frozen layer) is accepted and skipped, since it never
+        gets a gradient.
+        """
+        if not isinstance(group, dict) or "params" not in group:
+            raise TypeError(f"a parameter group is a dict with a 'params' entry; got {type(group).__name__}")
         group = dict(group)
         ps = group["params"]
+        if isinstance(ps, set):
+            raise TypeError("optimizer parameters must be an ordered collection (a list), not a set: "
+                            "the order decides the state_dict's numbering")
         group["params"] = [ps] if isinstance(ps, Tensor) else list(ps)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
         for p in group["params"]:
             if not isinstance(p, Tensor):
                 raise TypeError(f"optimizer can only optimize Tensors; got {type(p).__name__}")
-            if not p.requires_grad:
-                raise ValueError("optimizing a tensor that does not require grad: create it with requires_grad=True")
+            if not p.is_leaf:
+                raise ValueError(
+                    "can't optimize a non-leaf Tensor (one computed from others, e.g. w * 2): it is rebuilt on "
+                    "every forward pass, so updating it would change nothing. Optimize the Parameter it comes from"
+                )
+            if id(p) in seen:
+                raise ValueError(
+                    "some parameters appear in more than one parameter group (or twice in one): step() would "
+                    "update them twice. Put each parameter in exactly one group"
+                )
+            seen.add(id(p))
         for key, value in self.defaults.items():
             group.setdefault(key, value)
         self.param_groups.append(group)
+
+    def _all_params(self) -> list:
+        return [p for group in self.param_groups for p in group["params"]]
+
+    def state_dict(self) -> dict:
+        """``{"state": {index: {...}}, "param_groups": [{..., "params": [indices]}]}``, torch's layout.
+
+        Parameters are numbered in group order, so the dict holds only arrays and numbers
+        and can be saved with :func:`labs.scratch.save` (no pickle).
+        """
+        index = {id(p): i for i, p in enumerate(self._all_params())}
+        state = {index[id(p)]: {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()}
+                 for p, s in self.state.items() if id(p) in index}
+        groups, start = [], 0
+        for group in self.param_groups:
+            saved = {k: v for k, v in group.items() if k != "params"}
+            saved["params"] = list(range(start, start + len(group["params"])))
+            start += len(group["params"])
+            groups.append(saved)
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore what :meth:`state_dict` returned (for the same parameters, in the same groups)."""
+        if not isinstance(state_dict, dict) or set(state_dict) != {"state", "param_groups"}:
+            raise ValueError("load_state_dict expects the dict that Optimizer.state_dict() returns, with keys "
+                             f"'state' and 'param_groups'; got {type(state_dict).__name__}")
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"loaded state has {len(saved_groups)} parameter groups; this optimizer has "
+                             f"{len(self.param_groups)}")
+        for i, (mine, theirs) in enumerate(zip(self.param_groups, saved_groups)):
+            if len(mine["params"]) != len(theirs["params"]):
+                raise ValueError(f"parameter group {i} has {len(mine['params'])} parameters here but "
+                                 f"{len(theirs['params'])} in the loaded state")
+        params = {i: p for theirs, mine in zip(saved_groups, self.param_groups)
+                  for i, p in zip(theirs["params"], mine["params"])}
+        state = {}
+        for key, values in state_dict["state"].items():
+            p = params.get(int(key))
+            if p is None:
+                raise ValueError(f"loaded state refers to parameter {key}, which no group lists")
+            entry = {}
+            for name, value in values.items():
+                if hasattr(value, "detach") and not isinstance(value, np.ndarray):
+                    value = value.detach().numpy()  # a torch (or engine) tensor from another optimizer
+                if name == "step":
+                    entry[name] = int(np.asarray(value))  # torch stores it as a float tensor
+                    continue
+                arr = np.array(value, dtype=p.data.dtype)  # a copy, in the parameter's dtype
+                if arr.shape != p.data.shape:
+                    raise ValueError(f"loaded state '{name}' of parameter {key} has shape {arr.shape}; the "
+                                     f"parameter has shape {p.data.shape}")
+                entry[name] = arr
+            state[p] = entry
+        self.state = state
+        for mine, theirs in zip(self.param_groups, saved_groups):
+            for k, v in theirs.items():
+                if k != "params":
+                    mine[k] = tuple(v) if k == "betas" else v
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the gradients of the previous step (``backward`` adds into ``.grad``)."""
@@ -63,7 +145,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 elif p.grad is not None:
-                    p.grad[...] = 0
+                    p.grad.data[...] = 0
 
     def step(self) -> None:  # pragma: no cover - subclasses implement it
         raise NotImplementedError
@@ -111,7 +193,7 @@ class SGD(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                d_p = p.grad
+                d_p = p.grad.data
                 if weight_decay != 0:
                     d_p = d_p + weight_decay * p.data
                 if momentum != 0:
@@ -124,6 +206,7 @@ class SGD(Optimizer):
                         buf += (1 - dampening) * d_p
                     d_p = d_p + momentum * buf if nesterov else buf
                 p.data -= lr * d_p
+                p._version += 1  # changed in place, as torch counts it
 
 
 class Adam(Optimizer):
@@ -157,7 +240,7 @@ class Adam(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                grad = p.grad
+                grad = p.grad.data
                 state = self.state.setdefault(p, {})
                 if not state:
                     state["step"] = 0
@@ -186,6 +269,7 @@ class Adam(Optimizer):
                     second = exp_avg_sq
                 denom = np.sqrt(second) / math.sqrt(bias_correction2) + eps
                 p.data -= step_size * (exp_avg / denom)
+                p._version += 1
 
 
 class AdamW(Adam):

@@ -37,17 +37,39 @@ __all__ = [
     "Tensor", "Parameter", "tensor", "no_grad", "enable_grad", "is_grad_enabled",
     "cat", "stack", "where", "zeros", "ones", "zeros_like", "ones_like", "full", "eye",
     "arange", "linspace", "rand", "randn", "randint", "manual_seed", "get_generator",
-    "unbroadcast", "float32", "float64", "int64", "int32", "bool_",
+    "unbroadcast", "float32", "float64", "int64", "int32", "int8", "bool_", "set_default_dtype", "get_default_dtype",
 ]
 
 # dtype names as in torch (labs.scratch.float32 is np.float32).
-float32, float64, int64, int32, bool_ = np.float32, np.float64, np.int64, np.int32, np.bool_
+float32, float64, int64, int32, int8, bool_ = np.float32, np.float64, np.int64, np.int32, np.int8, np.bool_
 
 # --------------------------------------------------------------------------------------
 # Global switches: gradient mode and the random generator
 # --------------------------------------------------------------------------------------
 _GRAD_ENABLED = True
 _RNG = np.random.default_rng(0)
+_DEFAULT_DTYPE = np.dtype(np.float32)
+
+
+def set_default_dtype(d) -> None:
+    """The floating dtype of Python floats, factories and new layers: float32 (default) or float64.
+
+    As ``torch.set_default_dtype``: a float64 comparison against torch starts with
+    ``set_default_dtype(float64)`` on both sides, and every layer built afterwards is float64.
+    """
+    global _DEFAULT_DTYPE
+    try:
+        dtype = np.dtype(d)
+    except TypeError:
+        raise TypeError(f"set_default_dtype expects float32 or float64; got {d!r}") from None
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"set_default_dtype expects a floating dtype, float32 or float64; got {dtype}")
+    _DEFAULT_DTYPE = dtype
+
+
+def get_default_dtype() -> np.dtype:
+    """The dtype that :func:`set_default_dtype` set (float32 unless changed)."""
+    return _DEFAULT_DTYPE
 
 
 def is_grad_enabled() -> bool:
@@ -141,8 +163,8 @@ def _to_array(data, dtype=None) -> np.ndarray:
     if isinstance(data, (np.ndarray, np.generic)):
         return np.array(data)  # keeps float64 / int32 / ... as torch.from_numpy does
     arr = np.array(data)
-    if arr.dtype == np.float64:  # Python floats: float32 is the default, as in torch
-        return arr.astype(np.float32)
+    if arr.dtype == np.float64:  # Python floats: the default dtype (float32 unless changed), as in torch
+        return arr.astype(_DEFAULT_DTYPE)
     if arr.dtype.kind in "iu":
         return arr.astype(np.int64)
     if arr.dtype == object or arr.dtype.kind in "USV":
@@ -187,9 +209,28 @@ def _broadcast_error(op: str, a: np.ndarray, b: np.ndarray) -> ValueError:
     )
 
 
+class IndexOutOfRangeError(IndexError, ValueError):
+    """An index outside a table: an IndexError as in torch, and a ValueError as it was here first."""
+
+
+def _no_out(out, op: str) -> None:
+    if out is not None:
+        raise TypeError(f"{op}: out= is not supported; assign the result instead")
+
+
 def _format_shape(shape) -> str:
     return str(tuple(shape))
 
+
+# NumPy names a reader may try on a Tensor (p.grad is a Tensor now, as in torch), and torch's names.
+_NUMPY_HABITS = {
+    "copy": "use .clone() for a Tensor, or .numpy().copy() for a NumPy array",
+    "astype": "use .to(dtype), .float() or .double()",
+    "ravel": "use .flatten() or .reshape(-1)",
+    "fill": "use .fill_(value)",
+    "swapaxes": "use .transpose(dim0, dim1)",
+    "nbytes": "use .numpy().nbytes",
+}
 
 _MinMax = namedtuple("return_types", ["values", "indices"])  # what torch.max(x, dim) returns
 
@@ -204,14 +245,16 @@ class Tensor:
     >>> y = (x * x).sum()   # y = x0^2 + x1^2
     >>> y.backward()        # fills x.grad with dy/dx = 2x
     >>> x.grad
-    array([4., 6.], dtype=float32)
+    tensor([4., 6.])
 
     Attributes
     ----------
     data : np.ndarray
         The values (float32 by default).
-    grad : np.ndarray or None
-        After ``loss.backward()``: d loss / d self, for leaves that require grad.
+    grad : Tensor or None
+        After ``loss.backward()``: d loss / d self, for leaves that require grad. As in
+        torch it is a Tensor (no graph of its own), so ``p.grad.zero_()``, ``p.grad.norm()``
+        and ``p.grad.data`` (the NumPy array) work; ``backward`` adds into it in place.
     requires_grad : bool
         Whether gradients should flow to (or through) this tensor.
     """
@@ -220,7 +263,8 @@ class Tensor:
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
         self.data = data if (isinstance(data, np.ndarray) and dtype is None) else _to_array(data, dtype)
-        self.grad: np.ndarray | None = None
+        self._grad: Tensor | None = None
+        self._version = 0
         self._parents: tuple = ()
         self._backward: Callable | None = None
         self._op = ""
@@ -246,17 +290,20 @@ class Tensor:
         >>> y = Tensor.from_op(x.data ** 3, (x,), lambda g: (3 * x.data ** 2 * g,), "cube")
         >>> y.sum().backward()
         >>> x.grad
-        array([ 3., 12.], dtype=float32)
+        tensor([ 3., 12.])
         """
         out = Tensor.__new__(Tensor)
         out.data = data if isinstance(data, np.ndarray) else np.asarray(data)
-        out.grad = None
+        out._grad = None
+        out._version = 0
         out._retain = False
         out._op = name
         if _GRAD_ENABLED and any(p is not None and p.requires_grad for p in parents):
             out.requires_grad = True
             out._parents = parents
             out._backward = backward
+            # the inputs' versions now: backward refuses to run if one was changed in place since
+            out._saved_versions = tuple(-1 if p is None else p._version for p in parents)
         else:
             out.requires_grad = False
             out._parents = ()
@@ -273,7 +320,7 @@ class Tensor:
             if _is_float(self.data.dtype):
                 dtype = self.data.dtype  # 0.5 * float32 stays float32, as in torch
             elif isinstance(other, float):
-                dtype = np.float32
+                dtype = _DEFAULT_DTYPE
             else:
                 dtype = None
             return Tensor(np.asarray(other, dtype=dtype))
@@ -282,6 +329,27 @@ class Tensor:
         if isinstance(other, (list, tuple)):
             return Tensor(_to_array(other))
         raise TypeError(f"cannot combine a Tensor with {type(other).__name__}; use a number, an ndarray or a Tensor")
+
+    # ---- the gradient -----------------------------------------------------------------------
+    @property
+    def grad(self) -> "Tensor | None":
+        """d loss / d self after ``backward()``: a Tensor (without a graph), or ``None``."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is None:
+            self._grad = None
+            return
+        arr = value.data if isinstance(value, Tensor) else np.asarray(value)
+        if arr.shape != self.data.shape:
+            raise RuntimeError(
+                f"assigned grad has shape {_format_shape(arr.shape)}, but the tensor has shape "
+                f"{_format_shape(self.data.shape)}: a gradient is shaped like its tensor"
+            )
+        if not _is_float(arr.dtype):
+            raise TypeError(f"assigned grad must be floating point; got dtype {arr.dtype}")
+        self._grad = value if isinstance(value, Tensor) and not value.requires_grad else Tensor(arr)
 
     # ---- basic properties -----------------------------------------------------------------
     @property
@@ -341,9 +409,96 @@ class Tensor:
         """Keep ``.grad`` on this intermediate tensor too (by default only leaves keep it)."""
         self._retain = True
 
-    def zero_(self) -> "Tensor":
-        self.data[...] = 0
+    # ---- in-place operations (the trailing underscore, as in torch) -------------------------
+    def _inplace(self, compute: Callable[["Tensor"], "Tensor"], name: str) -> "Tensor":
+        """Overwrite ``self`` with ``compute(self)``, keeping the same array (and Python object).
+
+        As in torch: a leaf that requires grad may be changed in place only inside
+        ``no_grad()`` (an optimizer step); otherwise its gradient would describe values it no
+        longer has. A computed tensor changed in place takes the new operation into its
+        history, and the version counter makes ``backward`` refuse any earlier operation that
+        saved the old values.
+        """
+        recording = _GRAD_ENABLED
+        if recording and self.requires_grad and self._backward is None:
+            raise RuntimeError(
+                f"{name}: a leaf tensor that requires grad (a parameter) is being changed in place outside "
+                f"no_grad(); its gradient would describe values it no longer has. Wrap the update in "
+                f"`with no_grad():` (as an optimizer step does), or use the out-of-place form"
+            )
+        if recording:
+            old = Tensor.__new__(Tensor)
+            old.__dict__.update(self.__dict__)
+            old.data = self.data.copy()  # the values before the change, for the new op's backward rule
+            old._grad = None
+            out = compute(old)
+        else:
+            out = compute(Tensor(self.data))
+        result = np.asarray(out.data)
+        if result.shape != self.data.shape:
+            raise RuntimeError(
+                f"{name}: the result has shape {_format_shape(result.shape)}, which cannot be written into a "
+                f"tensor of shape {_format_shape(self.data.shape)} in place (broadcasting may not grow it)"
+            )
+        if result.dtype != self.data.dtype and not np.can_cast(result.dtype, self.data.dtype, "same_kind"):
+            raise RuntimeError(
+                f"{name}: the result type {result.dtype} can't be cast to this tensor's dtype {self.data.dtype} "
+                f"in place; convert first (x = x.float())"
+            )
+        self.data[...] = result
+        self._version += 1
+        if recording and out.requires_grad:
+            self.requires_grad = True
+            self._parents, self._backward, self._op = out._parents, out._backward, name
+            self._saved_versions = out._saved_versions
         return self
+
+    def add_(self, other, *, alpha=1):
+        return self._inplace(lambda t: t + (other if alpha == 1 else other * alpha), "add_")
+
+    def sub_(self, other, *, alpha=1):
+        return self._inplace(lambda t: t - (other if alpha == 1 else other * alpha), "sub_")
+
+    def mul_(self, other):
+        return self._inplace(lambda t: t * other, "mul_")
+
+    def div_(self, other):
+        return self._inplace(lambda t: t / other, "div_")
+
+    def clamp_(self, min=None, max=None):
+        return self._inplace(lambda t: t.clamp(min, max), "clamp_")
+
+    def masked_fill_(self, mask, value):
+        return self._inplace(lambda t: t.masked_fill(mask, value), "masked_fill_")
+
+    def fill_(self, value):
+        value = value.item() if isinstance(value, Tensor) else value
+        # the old values no longer matter: their gradient is 0 (torch keeps the tensor in the graph too)
+        return self._inplace(lambda t: Tensor.from_op(np.full(t.shape, value, dtype=t.dtype), (t,),
+                                                      lambda g: (np.zeros_like(g),), "fill_"), "fill_")
+
+    def zero_(self):
+        return self.fill_(0)
+
+    def copy_(self, src):
+        """Copy ``src``'s values (broadcast, cast to this dtype) into this tensor; gradient flows to ``src``."""
+        src = self._lift(src)
+        shape, dtype = self.shape, self.data.dtype
+
+        def compute(t):
+            try:
+                values = np.broadcast_to(src.data, shape).astype(dtype)
+            except ValueError:
+                raise RuntimeError(f"copy_: source of shape {_format_shape(src.shape)} cannot broadcast to "
+                                   f"{_format_shape(shape)}") from None
+            return Tensor.from_op(values, (t, src), lambda g: (np.zeros_like(g), unbroadcast(g, src.shape)), "copy_")
+
+        return self._inplace(compute, "copy_")
+
+    __iadd__ = add_
+    __isub__ = sub_
+    __imul__ = mul_
+    __itruediv__ = div_
 
     def __repr__(self) -> str:
         body = np.array2string(self.data, precision=4, separator=", ", prefix="tensor(")
@@ -392,13 +547,27 @@ class Tensor:
 
     __hash__ = object.__hash__  # tensors are dict keys by identity (as in torch), despite __eq__
 
+    def __getattr__(self, name: str):
+        # Only reached when normal lookup fails: turn NumPy habits into a pointer to torch's name.
+        hint = _NUMPY_HABITS.get(name)
+        if hint is not None:
+            raise AttributeError(f"'Tensor' object has no attribute {name!r} (that is NumPy's name): {hint}")
+        raise AttributeError(f"'Tensor' object has no attribute {name!r}")
+
     # ---- the backward pass ----------------------------------------------------------------
-    def backward(self, grad=None) -> None:
+    def backward(self, gradient=None, retain_graph=None, create_graph: bool = False, inputs=None) -> None:
         """Fill ``.grad`` of every leaf that requires grad with d self / d leaf.
 
-        ``grad`` is the gradient of some final scalar with respect to ``self``; it may be left
-        out only when ``self`` holds a single number (then it is 1).
+        ``gradient`` is the gradient of some final scalar with respect to ``self``; it may be
+        left out only when ``self`` holds a single number (then it is 1). The graph is kept
+        after backward (``retain_graph`` is accepted and has no effect); ``create_graph`` (a
+        graph of the backward pass, for second derivatives) and ``inputs`` are not implemented.
         """
+        if create_graph:
+            raise NotImplementedError("backward(create_graph=True): higher-order gradients are not implemented here")
+        if inputs is not None:
+            raise NotImplementedError("backward(inputs=...) is not implemented; every leaf that requires grad gets .grad")
+        grad = gradient
         if not self.requires_grad:
             raise RuntimeError(
                 "backward() called on a tensor that does not require grad: no input of the computation "
@@ -409,14 +578,14 @@ class Tensor:
                 raise ValueError(
                     f"backward() without a gradient needs a scalar (one-element) tensor; got shape "
                     f"{_format_shape(self.shape)}. Reduce it first (.sum() or .mean()), or pass "
-                    f"grad= an array of shape {_format_shape(self.shape)}"
+                    f"gradient= an array of shape {_format_shape(self.shape)}"
                 )
             grad = np.ones_like(self.data)
         else:
             grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.data.dtype)
             if grad.shape != self.shape:
                 raise ValueError(
-                    f"backward(grad): grad must have the shape of the tensor, {_format_shape(self.shape)}; "
+                    f"backward(gradient): gradient must have the shape of the tensor, {_format_shape(self.shape)}; "
                     f"got {_format_shape(grad.shape)}"
                 )
 
@@ -446,12 +615,14 @@ class Tensor:
             if node._backward is None or node._retain:
                 if g.dtype != node.data.dtype:
                     g = g.astype(node.data.dtype)
-                if node.grad is None:
-                    node.grad = np.array(g, copy=True)  # own it: g may be a view shared with others
+                if node._grad is None:
+                    node._grad = Tensor(np.array(g, copy=True))  # own it: g may be a view shared with others
                 else:
-                    node.grad = node.grad + g
+                    node._grad.data = node._grad.data + g  # accumulate (a fresh array: never a shared view)
+                    node._grad._version += 1
                 if node._backward is None:
                     continue
+            _check_versions(node)
             parent_grads = node._backward(g)
             if not isinstance(parent_grads, (tuple, list)) or len(parent_grads) != len(node._parents):
                 raise RuntimeError(
@@ -530,11 +701,14 @@ class Tensor:
 
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor):
-            # d(a^b)/da = b a^(b-1); d(a^b)/db = a^b log(a) (taken as 0 where a <= 0)
+            # d(a^b)/da = b a^(b-1), taken as 0 where b = 0 (a^0 = 1 is flat even at a = 0, where
+            # a^(b-1) is infinite); d(a^b)/db = a^b log(a), taken as 0 where a = 0 and b >= 0
+            # (a^b stays 0 or 1 there). Both exceptions are torch's.
             def backward(g, a, b, out):
-                ga = unbroadcast(g * b * np.power(a, b - 1), a.shape)
-                gb = unbroadcast(g * out * np.log(np.where(a > 0, a, 1)), b.shape)
-                return ga, gb
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ga = np.where(b == 0, 0, g * b * np.power(a, b - 1))
+                    gb = np.where((a == 0) & (b >= 0), 0, g * out * np.log(a))
+                return unbroadcast(ga.astype(g.dtype, copy=False), a.shape), unbroadcast(gb.astype(g.dtype, copy=False), b.shape)
 
             return self._binary(exponent, np.power, backward, "pow")
         if isinstance(exponent, np.generic):
@@ -543,8 +717,15 @@ class Tensor:
             raise TypeError(f"pow: exponent must be a number or a Tensor; got {type(exponent).__name__}")
         x = self.data
         out = np.power(x, exponent)
-        # d(x^p)/dx = p x^(p-1)
-        return Tensor.from_op(out, (self,), lambda g: (g * exponent * np.power(x, exponent - 1),), "pow")
+
+        def backward(g):
+            # d(x^p)/dx = p x^(p-1); for p = 0 the function is constant, so 0 (not 0 * inf = NaN at x = 0)
+            if exponent == 0:
+                return (np.zeros_like(g),)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return (g * exponent * np.power(x, exponent - 1),)
+
+        return Tensor.from_op(out, (self,), backward, "pow")
 
     def __rpow__(self, base):
         # d(c^x)/dx = c^x log(c)
@@ -564,7 +745,10 @@ class Tensor:
                 f"the second ({k_b}). Did you mean to transpose one of them (x.T or x.transpose(-2, -1))?"
             )
         try:
-            out = np.matmul(a, b)
+            if a.ndim > 2 and b.ndim == 2:  # (..., k) @ (k, m): one 2-D product (a stacked one can miss BLAS)
+                out = (a.reshape(-1, k_a) @ b).reshape(*a.shape[:-1], b.shape[1])
+            else:
+                out = np.matmul(a, b)
         except ValueError:
             raise ValueError(
                 f"matmul: the batch dimensions of {_format_shape(a.shape)} and {_format_shape(b.shape)} "
@@ -591,8 +775,13 @@ class Tensor:
     def __or__(self, other): return self._compare(other, np.logical_or)
 
     def eq(self, other): return self == other
-    def any(self): return Tensor(np.any(self.data))
-    def all(self): return Tensor(np.all(self.data))
+    def any(self, dim=None, keepdim: bool = False, *, axis=None, out=None):
+        _no_out(out, "any")
+        return Tensor(np.any(self.data, axis=_normalize_dims(_pick_dim(dim, axis), self.ndim, "any"), keepdims=keepdim))
+
+    def all(self, dim=None, keepdim: bool = False, *, axis=None, out=None):
+        _no_out(out, "all")
+        return Tensor(np.all(self.data, axis=_normalize_dims(_pick_dim(dim, axis), self.ndim, "all"), keepdims=keepdim))
 
     # ---- elementwise functions ------------------------------------------------------------
     def exp(self):
@@ -680,7 +869,10 @@ class Tensor:
             return np.reshape(g, (1,) * self.data.ndim) if self.data.ndim else g
         return g if keepdim else np.expand_dims(g, dims)
 
-    def sum(self, dim=None, keepdim: bool = False, *, axis=None):
+    def sum(self, dim=None, keepdim: bool = False, *, axis=None, dtype=None, out=None):
+        _no_out(out, "sum")
+        if dtype is not None:  # np.sum(t, dtype=...) and torch's dtype= argument
+            return self.to(dtype).sum(dim, keepdim, axis=axis)
         # every input element contributes once: its gradient is the output gradient, copied
         dims = _normalize_dims(_pick_dim(dim, axis), self.ndim, "sum")
         out = np.sum(self.data, axis=dims, keepdims=keepdim)
@@ -690,7 +882,10 @@ class Tensor:
             lambda g: (np.broadcast_to(self._reduce_backward_shape(g, dims, keepdim), shape),), "sum",
         )
 
-    def mean(self, dim=None, keepdim: bool = False, *, axis=None):
+    def mean(self, dim=None, keepdim: bool = False, *, axis=None, dtype=None, out=None):
+        _no_out(out, "mean")
+        if dtype is not None:  # np.mean(t, dtype=...) and torch's dtype= argument
+            return self.to(dtype).mean(dim, keepdim, axis=axis)
         # like sum, divided by the number of elements averaged
         dims = _normalize_dims(_pick_dim(dim, axis), self.ndim, "mean")
         if self.data.size == 0:
@@ -705,11 +900,16 @@ class Tensor:
             lambda g: (np.broadcast_to(self._reduce_backward_shape(g, dims, keepdim) / count, shape),), "mean",
         )
 
-    def var(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, axis=None):
+    def var(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, axis=None, ddof=None,
+            dtype=None, out=None):
         """Variance with PyTorch's default Bessel correction (divide by N - 1).
 
-        d var / d x_i = 2 (x_i - mean) / (N - correction).
+        d var / d x_i = 2 (x_i - mean) / (N - correction). ``np.var(t)`` calls this with
+        NumPy's ``ddof`` (0 by default), so it gives NumPy's answer.
         """
+        _no_out(out, "var")
+        if ddof is not None:
+            correction = ddof if correction is None else correction
         if unbiased is not None and correction is not None:
             raise TypeError("pass unbiased= or correction=, not both")
         correction = (1 if unbiased is None or unbiased else 0) if correction is None else correction
@@ -729,8 +929,42 @@ class Tensor:
             lambda g: (self._reduce_backward_shape(g, dims, keepdim) * (2.0 / denom) * centered,), "var",
         )
 
-    def std(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, axis=None):
+    def std(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, axis=None, ddof=None,
+            dtype=None, out=None):
+        _no_out(out, "std")
+        if ddof is not None:  # np.std(t) passes NumPy's ddof
+            correction = ddof if correction is None else correction
         return self.var(dim, unbiased, keepdim, correction=correction, axis=axis).sqrt()
+
+    def norm(self, p="fro", dim=None, keepdim: bool = False, dtype=None):
+        """The vector p-norm over ``dim`` (all entries by default): p = 2 ("fro"), 1 or inf.
+
+        Backward of the 2-norm: x / ||x||, taken as 0 where the norm is 0 (torch's choice; the
+        norm has no gradient at the origin, and 0/0 would be NaN).
+        """
+        if dtype is not None:
+            return self.to(dtype).norm(p, dim, keepdim)
+        if p == "fro":
+            p = 2
+        if p not in (1, 2, float("inf")):
+            raise ValueError(f"norm: p must be 'fro', 2, 1 or inf here; got {p!r}")
+        if not _is_float(self.data.dtype):
+            raise TypeError(f"norm needs a floating-point tensor; got dtype {self.data.dtype}")
+        if p == 1:
+            return self.abs().sum(dim, keepdim)
+        if p == float("inf"):
+            return self.abs().amax(dim, keepdim)
+        dims = _normalize_dims(dim, self.ndim, "norm")
+        x = self.data
+        full = np.sqrt(np.sum(x * x, axis=dims, keepdims=True))
+        out = full if keepdim else (np.squeeze(full, dims) if dims is not None else full.reshape(()))
+
+        def backward(g):
+            gk = self._reduce_backward_shape(g, dims, keepdim) if not keepdim else g
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return (np.where(full == 0, 0, gk * x / full).astype(x.dtype, copy=False),)
+
+        return Tensor.from_op(out, (self,), backward, "norm")
 
     def _extreme(self, dim, keepdim, axis, name, arg_fn, amax: bool):
         if self.data.size == 0:
@@ -765,24 +999,40 @@ class Tensor:
             idx_out = idx
         return _MinMax(Tensor.from_op(values, (self,), backward, name), Tensor(idx_out.astype(np.int64)))
 
-    def max(self, dim=None, keepdim: bool = False, *, axis=None):
+    def max(self, dim=None, keepdim: bool = False, *, axis=None, dtype=None, out=None):
+        _no_out(out, "max")
+        if dtype is not None:  # np.max(t, dtype=...) and torch's dtype= argument
+            return self.to(dtype).max(dim, keepdim, axis=axis)
         """``x.max()`` is a tensor; ``x.max(dim)`` is ``(values, indices)``, as in torch."""
         return self._extreme(dim, keepdim, axis, "max", np.argmax, amax=False)
 
-    def min(self, dim=None, keepdim: bool = False, *, axis=None):
+    def min(self, dim=None, keepdim: bool = False, *, axis=None, dtype=None, out=None):
+        _no_out(out, "min")
+        if dtype is not None:  # np.min(t, dtype=...) and torch's dtype= argument
+            return self.to(dtype).min(dim, keepdim, axis=axis)
         return self._extreme(dim, keepdim, axis, "min", np.argmin, amax=False)
 
-    def amax(self, dim=None, keepdim: bool = False, *, axis=None):
+    def amax(self, dim=None, keepdim: bool = False, *, axis=None, dtype=None, out=None):
+        _no_out(out, "amax")
+        if dtype is not None:  # np.amax(t, dtype=...) and torch's dtype= argument
+            return self.to(dtype).amax(dim, keepdim, axis=axis)
         return self._extreme(dim, keepdim, axis, "amax", np.argmax, amax=True)
 
-    def amin(self, dim=None, keepdim: bool = False, *, axis=None):
+    def amin(self, dim=None, keepdim: bool = False, *, axis=None, dtype=None, out=None):
+        _no_out(out, "amin")
+        if dtype is not None:  # np.amin(t, dtype=...) and torch's dtype= argument
+            return self.to(dtype).amin(dim, keepdim, axis=axis)
         return self._extreme(dim, keepdim, axis, "amin", np.argmin, amax=True)
 
-    def argmax(self, dim=None, keepdim: bool = False):
+    def argmax(self, dim=None, keepdim: bool = False, *, axis=None, out=None):
+        _no_out(out, "argmax")
+        dim = _pick_dim(dim, axis)
         out = np.argmax(self.data, axis=dim, keepdims=keepdim) if dim is not None else np.argmax(self.data)
         return Tensor(np.asarray(out, dtype=np.int64))
 
-    def argmin(self, dim=None, keepdim: bool = False):
+    def argmin(self, dim=None, keepdim: bool = False, *, axis=None, out=None):
+        _no_out(out, "argmin")
+        dim = _pick_dim(dim, axis)
         out = np.argmin(self.data, axis=dim, keepdims=keepdim) if dim is not None else np.argmin(self.data)
         return Tensor(np.asarray(out, dtype=np.int64))
 
@@ -812,22 +1062,27 @@ class Tensor:
     view = reshape
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1):
+        (s,) = _normalize_dims(start_dim, self.ndim, "flatten") or (0,)
+        (e,) = _normalize_dims(end_dim, self.ndim, "flatten") or (0,)
+        if s > e:
+            raise ValueError(f"flatten: start_dim ({start_dim}) cannot come after end_dim ({end_dim}) for a "
+                             f"tensor with {self.ndim} dimension(s)")
         if self.ndim == 0:
             return self.reshape(1)
-        s, e = start_dim % self.ndim, end_dim % self.ndim
         return self.reshape(self.shape[:s] + (-1,) + self.shape[e + 1:])
 
     def unsqueeze(self, dim: int):
-        dim = dim % (self.ndim + 1)
+        # the new axis can go anywhere in the result, which has ndim + 1 axes
+        (dim,) = _normalize_dims(dim, self.ndim + 1, "unsqueeze")
         return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
 
     def squeeze(self, dim=None):
         if dim is None:
             return self.reshape(tuple(n for n in self.shape if n != 1))
-        d = dim % max(self.ndim, 1)
-        if self.ndim == 0 or self.shape[d] != 1:
+        dims = _normalize_dims(dim, self.ndim, "squeeze")
+        if dims is None:  # a 0-d tensor: nothing to remove
             return self
-        return self.reshape(self.shape[:d] + self.shape[d + 1:])
+        return self.reshape(tuple(n for i, n in enumerate(self.shape) if not (i in dims and n == 1)))
 
     def expand(self, *shape):
         shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
@@ -884,22 +1139,40 @@ class Tensor:
                 "build a new tensor (where, masked_fill, cat) or assign inside `with no_grad():`"
             )
         self.data[_clean_index(index)] = value.data if isinstance(value, Tensor) else value
+        self._version += 1  # a graph that saved the old values must not use them
+
+
+def _check_versions(node: "Tensor") -> None:
+    """Refuse a backward rule whose saved inputs were changed in place after the forward pass."""
+    for parent, saved in zip(node._parents, node._saved_versions):
+        if parent is not None and parent._version != saved:
+            raise RuntimeError(
+                f"one of the tensors needed to differentiate '{node._op}' was modified by an in-place "
+                f"operation after it was used (its version is {parent._version}, the graph saved version "
+                f"{saved}); the gradient would be computed from the new values. Use the out-of-place form "
+                f"(x = x + y instead of x += y, x.add(y) instead of x.add_(y)), or clone() before changing it"
+            )
+
+
+def _clean_index_item(item):
+    if isinstance(item, Tensor):
+        return item.data
+    if isinstance(item, (list, range)):  # x[:, [0, 0]]: a list is an integer (or boolean) array index
+        return np.asarray(item)
+    return item
 
 
 def _clean_index(index):
-    """Replace Tensors inside an index by their arrays."""
-    if isinstance(index, Tensor):
-        return index.data
+    """Tensors, lists and ranges inside an index become arrays, so the backward rule sees every
+    integer-array index (x[:, [0, 0]] reads column 0 twice, and its gradient must count twice)."""
     if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    if isinstance(index, list):
-        return np.asarray(index)
-    return index
+        return tuple(_clean_index_item(i) for i in index)
+    return _clean_index_item(index)
 
 
 def _has_integer_array(index) -> bool:
     items = index if isinstance(index, tuple) else (index,)
-    return any(isinstance(i, np.ndarray) and i.dtype != bool for i in items)
+    return any(isinstance(i, np.ndarray) and i.dtype.kind in "iu" for i in items)
 
 
 def _matmul_backward(g, a, b):
@@ -914,7 +1187,10 @@ def _matmul_backward(g, a, b):
         g2 = np.expand_dims(g, -1)
     else:
         g2 = g
-    ga = g2 @ np.swapaxes(b2, -1, -2)
+    if b2.ndim == 2 and g2.ndim > 2:  # fold the batch into rows, as the forward pass does
+        ga = (g2.reshape(-1, g2.shape[-1]) @ b2.T).reshape(*g2.shape[:-1], b2.shape[0])
+    else:
+        ga = g2 @ np.swapaxes(b2, -1, -2)
     if b2.ndim == 2 and a2.ndim > 2:
         # (B, T, k) @ (k, m): fold the batch into rows, one big matrix product
         gb = a2.reshape(-1, a2.shape[-1]).T @ g2.reshape(-1, g2.shape[-1])
@@ -942,7 +1218,7 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
-def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
+def tensor(data, *, dtype=None, requires_grad: bool = False) -> Tensor:
     """Create a tensor, copying ``data`` (Python numbers give float32 or int64; ndarrays keep their dtype)."""
     return Tensor(_to_array(data, dtype), requires_grad=requires_grad)
 
@@ -951,53 +1227,53 @@ def _size(shape) -> tuple:
     return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
 
 
-def zeros(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.zeros(_size(shape), dtype=dtype), requires_grad=requires_grad)
+def zeros(*size, dtype=None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.zeros(_size(size), dtype=_DEFAULT_DTYPE if dtype is None else dtype), requires_grad=requires_grad)
 
 
-def ones(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.ones(_size(shape), dtype=dtype), requires_grad=requires_grad)
+def ones(*size, dtype=None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.ones(_size(size), dtype=_DEFAULT_DTYPE if dtype is None else dtype), requires_grad=requires_grad)
 
 
-def full(shape, fill_value, dtype=np.float32, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.full(tuple(shape), fill_value, dtype=dtype), requires_grad=requires_grad)
+def full(size, fill_value, *, dtype=None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.full(tuple(size), fill_value, dtype=_DEFAULT_DTYPE if dtype is None else dtype), requires_grad=requires_grad)
 
 
-def zeros_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.zeros_like(np.asarray(t), dtype=dtype), requires_grad=requires_grad)
+def zeros_like(input, *, dtype=None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.zeros_like(np.asarray(input), dtype=dtype), requires_grad=requires_grad)
 
 
-def ones_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.ones_like(np.asarray(t), dtype=dtype), requires_grad=requires_grad)
+def ones_like(input, *, dtype=None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.ones_like(np.asarray(input), dtype=dtype), requires_grad=requires_grad)
 
 
-def eye(n: int, m: int | None = None, dtype=np.float32) -> Tensor:
-    return Tensor(np.eye(n, m, dtype=dtype))
+def eye(n: int, m: int | None = None, *, dtype=None) -> Tensor:
+    return Tensor(np.eye(n, m, dtype=_DEFAULT_DTYPE if dtype is None else dtype))
 
 
-def arange(start, end=None, step=1, dtype=None) -> Tensor:
+def arange(start, end=None, step=1, *, dtype=None) -> Tensor:
     """Like torch.arange: int64 for integer arguments, float32 otherwise."""
     if end is None:
         start, end = 0, start
     if dtype is None:
         ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
-        dtype = np.int64 if ints else np.float32
+        dtype = np.int64 if ints else _DEFAULT_DTYPE
     return Tensor(np.arange(start, end, step, dtype=dtype))
 
 
-def linspace(start, end, steps: int, dtype=np.float32) -> Tensor:
-    return Tensor(np.linspace(start, end, steps, dtype=dtype))
+def linspace(start, end, steps: int, *, dtype=None) -> Tensor:
+    return Tensor(np.linspace(start, end, steps, dtype=_DEFAULT_DTYPE if dtype is None else dtype))
 
 
-def rand(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:
-    return Tensor(_RNG.random(_size(shape), dtype=dtype), requires_grad=requires_grad)
+def rand(*size, dtype=None, requires_grad: bool = False) -> Tensor:
+    return Tensor(_RNG.random(_size(size), dtype=_DEFAULT_DTYPE if dtype is None else dtype), requires_grad=requires_grad)
 
 
-def randn(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:
-    return Tensor(_RNG.standard_normal(_size(shape), dtype=dtype), requires_grad=requires_grad)
+def randn(*size, dtype=None, requires_grad: bool = False) -> Tensor:
+    return Tensor(_RNG.standard_normal(_size(size), dtype=_DEFAULT_DTYPE if dtype is None else dtype), requires_grad=requires_grad)
 
 
-def randint(low, high=None, size=(), dtype=np.int64) -> Tensor:
+def randint(low, high=None, size=(), *, dtype=np.int64) -> Tensor:
     if high is None:
         low, high = 0, low
     return Tensor(_RNG.integers(low, high, size=tuple(size), dtype=dtype))
@@ -1058,7 +1334,7 @@ def where(condition, input, other) -> Tensor:
     x = input if isinstance(input, Tensor) else None
     y = other if isinstance(other, Tensor) else None
     if x is None and y is None:
-        dtype = np.float32
+        dtype = _DEFAULT_DTYPE
         x, y = Tensor(np.asarray(input, dtype)), Tensor(np.asarray(other, dtype))
     elif x is None:
         x = y._lift(input)

@@ -127,17 +127,6 @@ def _make_optimizer(optimizer, params, lr, weight_decay):
     raise TypeError(f"optimizer must be None, a name, a labs.scratch.optim optimizer or a factory(params); got {type(optimizer).__name__}")
 
 
-def _clip_grad_norm(params, max_norm: float) -> float:
-    grads = [p.grad for p in params if p.grad is not None]
-    total = float(np.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for g in grads)))
-    scale = max_norm / (total + 1e-6)
-    if scale < 1.0:
-        for p in params:
-            if p.grad is not None:
-                p.grad = p.grad * scale
-    return total
-
-
 def make_scheduler(scheduler, optimizer, total_steps: int | None, *, warmup_steps: int | None = None,
                    min_lr_ratio: float | None = None):
     """``None``, ``"cosine"``, ``"warmup_cosine"`` or a factory(optimizer), for an engine optimizer
@@ -276,7 +265,7 @@ def fit(
             opt.zero_grad()
             value.backward()
             if clip_grad_norm is not None:
-                _clip_grad_norm(params, clip_grad_norm)
+                scratch.nn.utils.clip_grad_norm_(params, clip_grad_norm)
             opt.step()
             if sched is not None:
                 sched.step()

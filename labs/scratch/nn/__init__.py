@@ -10,11 +10,11 @@ the weights copied across with ``load_state_dict`` (the tests do exactly that).
 - ``dropout.py``, ``embedding.py``, ``normalization.py`` (``LayerNorm``)
 - ``rnn.py``: ``RNN``, ``LSTM``, ``GRU`` (and the single-step cells)
 - ``attention.py``: ``MultiheadAttention``;  ``loss.py``: ``CrossEntropyLoss``, ``MSELoss``, ...
-- ``init.py``: ``nn.init`` (kaiming, xavier, ...)
+- ``init.py``: ``nn.init`` (kaiming, xavier, ...);  ``utils.py``: ``nn.utils.clip_grad_norm_``
 """
 
 from labs.scratch.tensor import Parameter
-from labs.scratch.nn import functional, init
+from labs.scratch.nn import functional, init, utils
 from labs.scratch.nn.module import Identity, Module, ModuleList, Sequential
 from labs.scratch.nn.linear import Flatten, Linear
 from labs.scratch.nn.activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh
@@ -28,7 +28,7 @@ from labs.scratch.nn.attention import MultiheadAttention
 from labs.scratch.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 
 __all__ = [
-    "Parameter", "functional", "init",
+    "Parameter", "functional", "init", "utils",
     "Module", "Sequential", "ModuleList", "Identity",
     "Linear", "Flatten", "ReLU", "GELU", "Tanh", "Sigmoid", "SiLU", "LeakyReLU", "Softmax", "LogSoftmax",
     "Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",

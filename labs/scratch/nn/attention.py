@@ -20,7 +20,7 @@ import numpy as np
 from labs.scratch import functional as F
 from labs.scratch.attention import attention_weights, scaled_dot_product_attention
 from labs.scratch.nn import init
-from labs.scratch.nn.linear import Linear, _empty_parameter, _float_dtype, _positive_int
+from labs.scratch.nn.linear import Linear, _check_device, _empty_parameter, _float_dtype, _positive_int
 from labs.scratch.nn.module import Module
 from labs.scratch.tensor import Tensor
 
@@ -52,8 +52,9 @@ class MultiheadAttention(Module):
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
                  add_bias_kv: bool = False, add_zero_attn: bool = False, kdim=None, vdim=None,
-                 batch_first: bool = False, dtype=None) -> None:
+                 batch_first: bool = False, device=None, dtype=None) -> None:
         super().__init__()
+        _check_device(device, "MultiheadAttention")
         self.embed_dim = _positive_int(embed_dim, "embed_dim", "MultiheadAttention")
         self.num_heads = _positive_int(num_heads, "num_heads", "MultiheadAttention")
         if embed_dim % num_heads:

@@ -8,7 +8,7 @@ import numpy as np
 
 from labs.scratch import conv as C
 from labs.scratch.nn import init
-from labs.scratch.nn.linear import _check_input, _empty_parameter, _float_dtype, _positive_int
+from labs.scratch.nn.linear import _check_device, _check_input, _empty_parameter, _float_dtype, _positive_int
 from labs.scratch.nn.module import Module
 
 __all__ = ["Conv1d", "Conv2d"]
@@ -18,9 +18,10 @@ class _ConvNd(Module):
     _spatial = 2
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, padding_mode="zeros", dtype=None) -> None:
+                 bias=True, padding_mode="zeros", device=None, dtype=None) -> None:
         super().__init__()
         name = type(self).__name__
+        _check_device(device, name)
         n = self._spatial
         if dilation not in (1, (1,) * n) or groups != 1 or padding_mode != "zeros":
             raise ValueError(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from labs.scratch import functional as F
 from labs.scratch.nn import init
-from labs.scratch.nn.linear import _empty_parameter, _float_dtype, _positive_int
+from labs.scratch.nn.linear import _check_device, _empty_parameter, _float_dtype, _positive_int
 from labs.scratch.nn.module import Module
 
 __all__ = ["Embedding"]
@@ -13,8 +13,14 @@ __all__ = ["Embedding"]
 class Embedding(Module):
     """``weight[i]`` for each integer index i; ``padding_idx``'s row starts at zero and gets no gradient."""
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx=None, dtype=None) -> None:
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx=None, max_norm=None, norm_type: float = 2.0,
+                 scale_grad_by_freq: bool = False, sparse: bool = False, _weight=None, _freeze: bool = False,
+                 device=None, dtype=None) -> None:
         super().__init__()
+        _check_device(device, "Embedding")
+        if max_norm is not None or scale_grad_by_freq or sparse or _weight is not None or _freeze:
+            raise NotImplementedError("Embedding: max_norm, scale_grad_by_freq, sparse, _weight and _freeze are not "
+                                      "implemented in the NumPy engine (copy weights in with load_state_dict)")
         self.num_embeddings = _positive_int(num_embeddings, "num_embeddings", "Embedding")
         self.embedding_dim = _positive_int(embedding_dim, "embedding_dim", "Embedding")
         if padding_idx is not None:

@@ -9,7 +9,7 @@ import numpy as np
 from labs.scratch import functional as F
 from labs.scratch.nn import init
 from labs.scratch.nn.module import Module
-from labs.scratch.tensor import Parameter, Tensor
+from labs.scratch.tensor import Parameter, Tensor, get_default_dtype
 
 __all__ = ["Linear", "Flatten"]
 
@@ -23,10 +23,16 @@ def _positive_int(value, name: str, layer: str) -> int:
 
 
 def _float_dtype(dtype, layer: str) -> np.dtype:
-    dtype = np.dtype(np.float32 if dtype is None else dtype)
+    dtype = np.dtype(get_default_dtype() if dtype is None else dtype)
     if not np.issubdtype(dtype, np.floating):
         raise TypeError(f"{layer} expects a floating-point dtype (float32 or float64); got {dtype}")
     return dtype
+
+
+def _check_device(device, layer: str) -> None:
+    """torch's ``device=`` argument: the NumPy engine has one device, the CPU."""
+    if device is not None and str(device) != "cpu":
+        raise ValueError(f"{layer}: the NumPy engine runs on the CPU only; got device={device!r}")
 
 
 def _empty_parameter(shape, dtype) -> Parameter:
@@ -46,7 +52,8 @@ class Linear(Module):
     and b ~ U(-1/sqrt(in), 1/sqrt(in)).
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None) -> None:
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None) -> None:
+        _check_device(device, "Linear")
         super().__init__()
         self.in_features = _positive_int(in_features, "in_features", "Linear")
         self.out_features = _positive_int(out_features, "out_features", "Linear")

@@ -247,7 +247,7 @@ class Module:
                     if value is not None and np.issubdtype(value.data.dtype, np.floating):
                         value.data = value.data.astype(dtype)
                         if value.grad is not None:
-                            value.grad = value.grad.astype(dtype)
+                            value.grad = value.grad.data.astype(dtype)
         return self
 
     def float(self) -> "Module":

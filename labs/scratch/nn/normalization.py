@@ -6,7 +6,7 @@ import numpy as np
 
 from labs.scratch import functional as F
 from labs.scratch.nn import init
-from labs.scratch.nn.linear import _check_input, _empty_parameter, _float_dtype
+from labs.scratch.nn.linear import _check_device, _check_input, _empty_parameter, _float_dtype
 from labs.scratch.nn.module import Module
 
 __all__ = ["LayerNorm"]
@@ -15,7 +15,9 @@ __all__ = ["LayerNorm"]
 class LayerNorm(Module):
     """Like ``torch.nn.LayerNorm``: weight starts at ones, bias at zeros; eps inside the square root."""
 
-    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True, dtype=None) -> None:
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True, device=None,
+                 dtype=None) -> None:
+        _check_device(device, "LayerNorm")
         super().__init__()
         shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
         if not shape or any(not isinstance(n, (int, np.integer)) or n <= 0 for n in shape):

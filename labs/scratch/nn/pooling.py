@@ -57,7 +57,8 @@ class AvgPool2d(_Pool):
         self.count_include_pad = count_include_pad
 
     def forward(self, input):
-        return C.avg_pool2d(_check_input(input, "AvgPool2d"), self.kernel_size, self.stride, self.padding, self.count_include_pad)
+        return C.avg_pool2d(_check_input(input, "AvgPool2d"), self.kernel_size, self.stride, self.padding,
+                            count_include_pad=self.count_include_pad)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -67,4 +68,5 @@ class AvgPool1d(AvgPool2d):
     _spatial = 1
 
     def forward(self, input):
-        return C.avg_pool1d(_check_input(input, "AvgPool1d"), self.kernel_size, self.stride, self.padding, self.count_include_pad)
+        return C.avg_pool1d(_check_input(input, "AvgPool1d"), self.kernel_size, self.stride, self.padding,
+                            count_include_pad=self.count_include_pad)

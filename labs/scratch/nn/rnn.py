@@ -35,7 +35,7 @@ import numpy as np
 
 from labs.scratch import functional as F
 from labs.scratch.nn import init
-from labs.scratch.nn.linear import _empty_parameter, _float_dtype, _positive_int
+from labs.scratch.nn.linear import _check_device, _empty_parameter, _float_dtype, _positive_int
 from labs.scratch.nn.module import Module
 from labs.scratch.tensor import Tensor, is_grad_enabled, stack
 
@@ -288,9 +288,11 @@ class _RNNBase(Module):
     _mode = "RNN"
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, dtype=None) -> None:
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, device=None,
+                 dtype=None) -> None:
         super().__init__()
         name = type(self).__name__
+        _check_device(device, name)
         self.input_size = _positive_int(input_size, "input_size", name)
         self.hidden_size = _positive_int(hidden_size, "hidden_size", name)
         self.num_layers = _positive_int(num_layers, "num_layers", name)
@@ -418,11 +420,11 @@ class RNN(_RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 dtype=None) -> None:
+                 device=None, dtype=None) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN expects nonlinearity 'tanh' or 'relu'; got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype)
 
     def extra_repr(self) -> str:
         s = super().extra_repr()
@@ -456,7 +458,8 @@ class GRU(_RNNBase):
 class _CellBase(Module):
     _gates = 1
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype=None) -> None:
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None) -> None:
+        _check_device(device, type(self).__name__)
         super().__init__()
         name = type(self).__name__
         self.input_size = _positive_int(input_size, "input_size", name)
@@ -503,7 +506,9 @@ class _CellBase(Module):
 class RNNCell(_CellBase):
     """``h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)`` (or relu)."""
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh", dtype=None) -> None:
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh", device=None,
+                 dtype=None) -> None:
+        _check_device(device, type(self).__name__)
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNNCell expects nonlinearity 'tanh' or 'relu'; got {nonlinearity!r}")
         super().__init__(input_size, hidden_size, bias, dtype)
