@@ -37,7 +37,7 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . --builder html
 	@echo "Open _build/html/index.html"
 
-test: $(STAMP) lint unit notebooks book-strict
+test: $(STAMP) lint unit notebooks book-strict browser-test
 
 # ruff (rules in pyproject.toml) and notebooks committed without outputs (nbstripout;
 # `make strip` strips them in place).
@@ -104,8 +104,7 @@ clean:
 
 # The last step of `make test`, after the book build: every page of the built book opened
 # in headless Chromium with no network (tools/browser_check.py; tests/test_book_browser.py
-# lists every problem, check by check). A second `test:` rule adds it after the others.
-test: browser-test
+# lists every problem, check by check).
 .PHONY: browser-test
 browser-test: $(STAMP)
 	@command -v $${CHROMIUM:-chromium} >/dev/null 2>&1 || { echo "browser-test: Chromium not found. It opens the built book offline; install Debian's package with 'apt-get install chromium' (as root), or set CHROMIUM=/path/to/chromium."; exit 1; }

@@ -409,7 +409,7 @@ def where_time_goes(S, torch, short: str, calls: int = 5, top: int = 4) -> str:
 def slow_rows(S, torch, rows) -> list[str]:
     """One line per workload above the goal, with the measured profile of the engine's step."""
     lines = []
-    for short, desc, t_np, t_torch, ratio in rows:
+    for short, desc, _t_np, _t_torch, ratio in rows:
         if ratio > GOAL:
             lines.append(f"- {desc}: {ratio:.2f}x. Own time of the engine's step: {where_time_goes(S, torch, short)}.")
     return lines or [f"- None: every workload is within {GOAL:g}x of PyTorch on this run."]

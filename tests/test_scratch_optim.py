@@ -261,7 +261,7 @@ def test_adamw_with_decay_groups_and_clipping_matches_torch(max_norm):
     opt_t = torch.optim.AdamW(_decay_groups(theirs), lr=0.02, betas=(0.9, 0.95))
     assert [len(g["params"]) for g in opt.param_groups] == [2, 3]  # embedding and linear weights decay
     rng = np.random.default_rng(0)
-    for step in range(6):
+    for _ in range(6):
         tokens = rng.integers(0, 7, size=(4, 5))
         target = rng.integers(0, 7, size=(4, 5))
         opt.zero_grad()
