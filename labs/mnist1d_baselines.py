@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["PUBLISHED", "AUTHORS_RERUN", "AUTHORS_RERUN_STEPS", "PAPER_SETTINGS", "RECIPES", "CANDIDATES", "VALIDATION_SIGNALS", "Recipe",
+__all__ = ["SEED_SPREAD", "tolerance", "PUBLISHED", "AUTHORS_RERUN", "AUTHORS_RERUN_STEPS", "PAPER_SETTINGS", "RECIPES", "CANDIDATES", "VALIDATION_SIGNALS", "Recipe",
            "Row", "build_model", "train_baseline", "reproduce_table", "validation_split", "select_recipes",
            "format_table", "assert_within", "single_threaded"]
 
@@ -260,12 +260,26 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+# Standard deviation (percentage points) of each recipe's test accuracy over seeds 0-2 with the
+# NumPy engine, as benchmarks/mnist1d_table.py measured it (benchmarks/results_mnist1d.md; a test
+# keeps the two equal). Thousands of float32 steps amplify rounding, so another CPU or NumPy
+# version moves an accuracy about as much as another seed does: a bound tighter than this
+# spread would test the machine, not the recipe.
+SEED_SPREAD = {"logistic regression": 0.2, "MLP": 2.3, "CNN": 0.2, "GRU": 0.5}
+
+
+def tolerance(model: str, points: float = 3.0) -> float:
+    """``points``, or three seed standard deviations of ``model`` where that is wider."""
+    return max(points, 3.0 * SEED_SPREAD[model])
+
+
 def assert_within(rows: list[Row], points: float = 3.0) -> None:
-    """Raise AssertionError naming every row whose accuracy is more than ``points`` from the paper's."""
-    bad = [f"{r.model} ({r.backend}): {r.accuracy:.1f}% vs published {r.published:.0f}%" for r in rows
-           if abs(r.gap) > points]
+    """Raise AssertionError naming every row further from the paper's accuracy than :func:`tolerance`."""
+    bad = [f"{r.model} ({r.backend}): {r.accuracy:.1f}% vs published {r.published:.0f}% "
+           f"(allowed {tolerance(r.model, points):.1f} points)" for r in rows
+           if abs(r.gap) > tolerance(r.model, points)]
     if bad:
-        raise AssertionError(f"more than {points:g} points from the published MNIST-1D table: " + "; ".join(bad))
+        raise AssertionError("further from the published MNIST-1D table than a seed's spread allows: " + "; ".join(bad))
 
 
 def accuracy_matrix(rows: list[Row]) -> np.ndarray:

@@ -56,6 +56,27 @@ def test_assert_within_names_the_offending_rows():
         B.assert_within([good, bad], 3)
 
 
+def test_the_tolerance_is_the_seed_spread_where_seeds_spread_more_than_the_points():
+    B.assert_within([B.Row("MLP", "numpy", 63.0, 68.0, 1.0, 1, "cpu")], 3)  # 5 points: within 3 sd of the MLP
+    with pytest.raises(AssertionError, match="CNN"):
+        B.assert_within([B.Row("CNN", "numpy", 90.5, 94.0, 1.0, 1, "cpu")], 3)  # the CNN spreads little
+    assert B.tolerance("CNN") == 3.0 and B.tolerance("MLP") == pytest.approx(3 * B.SEED_SPREAD["MLP"])
+
+
+def test_the_seed_spread_is_the_one_the_benchmark_measured():
+    import re
+    from pathlib import Path
+
+    table = (Path(__file__).resolve().parents[1] / "benchmarks" / "results_mnist1d.md").read_text(encoding="utf-8")
+    measured = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells and cells[0] in B.PUBLISHED:
+            numpy_cell = next(c for c in cells if re.fullmatch(r"[\d.]+ ± [\d.]+ %", c))  # the NumPy column comes first
+            measured[cells[0]] = float(numpy_cell.split("±")[1].rstrip(" %"))
+    assert measured == B.SEED_SPREAD, "re-run benchmarks/mnist1d_table.py, then copy its spreads into SEED_SPREAD"
+
+
 def test_bad_names_are_explained():
     with pytest.raises(ValueError, match="unknown MNIST-1D baseline"):
         B.build_model("ResNet")
