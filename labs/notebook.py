@@ -103,11 +103,12 @@ def show_source(obj) -> None:
         print(source)
 
 
-def glue(name: str, value, display: bool = False):
+def glue(name: str, value, display: bool = False) -> None:
     """Record ``value`` under ``name`` for ``{glue:text}`name``` in the prose.
 
     A thin wrapper over ``myst_nb.glue`` that also works where myst-nb is not
-    installed (for example a bare Colab runtime), where it just returns the value.
+    installed (for example a bare Colab runtime), where it does nothing. It returns None,
+    so a ``glue(...)`` that ends a cell prints no stray number on the page.
     """
     import numpy as np
 
@@ -116,6 +117,5 @@ def glue(name: str, value, display: bool = False):
     try:
         from myst_nb import glue as _glue
     except ImportError:
-        return value
+        return None
     _glue(name, value, display=display)
-    return value

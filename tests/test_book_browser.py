@@ -127,7 +127,7 @@ BOOK = os.environ.get("BOOK_HTML")
 WHERE_TO_FIX = {
     "traceback": "a cell of that notebook raises when the book is built",
     "raw-markup": "the notebook's Markdown or a display(Markdown(...)) output (MyST-NB renders outputs as CommonMark: no tables)",
-    "bare-number": "a glue(...) call whose value is the cell's last expression: end the line with ';'",
+    "bare-number": "a value that is the cell's last expression (labs.notebook.glue returns None): end the line with ';'",
     "jargon": "the prose: say 'the source articles', explained once, not 'seed 003'",
     "nav-title": "the page's H1: a common-mistakes page is not a chapter",
 }
