@@ -30,7 +30,7 @@ NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d[\d,]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 # depends on the machine's load, not on the code
 TIMING = re.compile(r"^\s*(?:s|ms|µs|seconds?|GFLOP/s|it/s)\b|^s\)|^ years here")
 TIMING_LINE = re.compile(r"\bms\b|GB/s|times faster|times one pass")  # every number on such a line
-TIMING_GLUE = re.compile(r"(?:_s|_seconds|seconds|_time|gflops|_years)$|speedup|fusion_ratio|scale_ratio")
+TIMING_GLUE = re.compile(r"(?:_s|_seconds|seconds|_time|gflops|_years)$|speedup|fusion_ratio|scale_ratio|cost_ratio|^kv_speed")
 TEXT_MIMES = ("text/plain", "text/markdown", "text/latex")
 
 
