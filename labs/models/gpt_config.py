@@ -9,6 +9,8 @@ names the fix, not with an indexing error three layers down.
 from __future__ import annotations
 
 import numbers
+
+import numpy as np
 from dataclasses import dataclass
 
 from labs.sampling import check_sampling_args
@@ -136,3 +138,22 @@ def check_generate_args(max_new_tokens, temperature, top_k, top_p, use_cache, se
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise ValueError(f"generate: seed must be an int (the same seed writes the same text); got {seed!r}")
     return check_sampling_args(temperature, top_k, top_p)
+
+
+def check_lengths(lengths, shape):
+    """``lengths`` as an int64 (B,) NumPy array with 1 <= lengths[b] <= T, for ids of shape (B, T).
+
+    ``lengths[b]`` counts the real tokens of row b, the padding being on the right.
+    Accepts a list, a NumPy array, a labs.scratch Tensor or a torch tensor (on any device).
+    """
+    if hasattr(lengths, "detach") and hasattr(lengths, "cpu"):  # a torch tensor, without importing torch
+        lengths = lengths.detach().cpu().numpy()
+    values = np.asarray(lengths)
+    B, T = shape
+    if values.shape != (B,) or not np.issubdtype(values.dtype, np.integer):
+        raise ValueError(f"GPTClassifier: lengths must be {B} integers, one per sequence (its number of real "
+                         f"tokens); got {values.dtype} of shape {values.shape}")
+    if values.min() < 1 or values.max() > T:
+        raise ValueError(f"GPTClassifier: every length must be in 1..{T} (the number of real tokens, padding "
+                         f"on the right); got min {values.min()}, max {values.max()}")
+    return values.astype(np.int64)

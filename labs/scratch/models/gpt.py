@@ -24,10 +24,10 @@ from labs.scratch import F, nn
 
 from labs.attention import causal_mask, positional_encoding
 from labs.models.gpt2_weights import load_pretrained
-from labs.models.gpt_config import GPTConfig, check_cache, check_generate_args, check_ids, parameter_count
+from labs.models.gpt_config import GPTConfig, check_cache, check_generate_args, check_ids, check_lengths, parameter_count
 from labs.sampling import sample_next_batch
 
-__all__ = ["GPTConfig", "GPT", "KVCache", "generate", "parameter_count", "from_pretrained"]
+__all__ = ["GPTConfig", "GPT", "GPTClassifier", "KVCache", "generate", "parameter_count", "from_pretrained"]
 
 
 class KVCache:
@@ -326,3 +326,45 @@ def from_pretrained(name: str = "gpt2", timeout: float = 60.0, dtype=None) -> GP
     model = GPT(config, dtype)
     model.load_state_dict(state)
     return model.eval()
+
+
+class GPTClassifier(nn.Module):
+    """``GPTClassifier(backbone, num_classes)``: ``forward(idx, lengths=None)`` -> logits (B, num_classes).
+
+    A linear ``head`` reads the backbone's final hidden state at each sequence's last real
+    token, position ``lengths[b] - 1`` (the last position when ``lengths`` is None). In a
+    causal GPT that token has read the whole sequence and nothing after it, so right padding
+    changes nothing. Reading ``[:, -1]`` after right padding reads a pad token instead.
+    A bidirectional backbone (``causal=False``) would let every token read the pads, so it
+    reads each group of equal lengths cropped to that length: padding changes nothing there too.
+    """
+
+    def __init__(self, backbone: GPT, num_classes: int):
+        super().__init__()
+        if not isinstance(backbone, GPT):
+            raise TypeError(f"GPTClassifier expects a labs.scratch.models.gpt.GPT backbone; got {type(backbone).__name__}")
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"GPTClassifier: num_classes must be an int >= 2; got {num_classes!r}")
+        self.backbone, self.num_classes = backbone, num_classes
+        weight = backbone.transformer.wte.weight
+        self.head = nn.Linear(backbone.config.n_embd, num_classes, dtype=weight.dtype)
+
+    def pooled(self, idx, lengths=None):
+        """The hidden state of each sequence's last real token: (B, n_embd)."""
+        if lengths is None:
+            return self.backbone.features(idx)[:, -1]
+        idx = self.backbone._checked(idx, None)
+        last = check_lengths(lengths, tuple(idx.shape)) - 1  # (B,) int64 positions
+        if self.backbone.config.causal:
+            return self.backbone.features(idx)[np.arange(idx.shape[0]), last]
+        rows = [None] * idx.shape[0]
+        for n in np.unique(last):  # bidirectional: each group reads its real tokens only
+            chosen = np.flatnonzero(last == n)
+            hidden = self.backbone.features(idx[chosen, :n + 1])[:, -1]  # (len(chosen), C)
+            for row, i in enumerate(chosen):
+                rows[i] = hidden[row]
+        return st.stack(rows)
+
+    def forward(self, idx, lengths=None):
+        return self.head(self.pooled(idx, lengths))  # (B, num_classes)
+
