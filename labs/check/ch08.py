@@ -122,7 +122,7 @@ def transfer_model(fn) -> None:
     if changed:
         fail(ex, f"a training step in train mode changed the frozen base: {changed}",
              "requires_grad=False stops the gradient but BatchNorm still updates its running statistics in train "
-             "mode: keep the base in eval mode (override train() so it stays there)")
+             "mode: put the base in eval mode when you build the model, and override train() so it stays there")
     passed(ex, "frozen base (weights and BatchNorm statistics), global pooling for any image size, a trainable head")
 
 
