@@ -109,12 +109,14 @@ def accuracy(model: GPTClassifier, ids, lengths, labels, batch_size: int = 256) 
 
 
 def train_classifier(backbone: GPT, data, mode: str, *, steps: int = 200, batch_size: int = 32, lr: float | None = None,
-                     rank: int = 4, alpha: float | None = None, seed: int = 0, clip_grad_norm: float = 1.0) -> FinetuneResult:
+                     rank: int = 4, alpha: float | None = None, seed: int = 0, clip_grad_norm: float = 1.0,
+                     pool: str = "last") -> FinetuneResult:
     """Train a :class:`GPTClassifier` on ``data = (train, test)`` in ``mode``; return a :class:`FinetuneResult`.
 
     ``steps`` Adam steps on batches of ``batch_size`` examples drawn with ``seed`` (the
     whole training set when it is smaller); ``lr`` defaults to :data:`DEFAULT_LR`;
-    ``rank`` and ``alpha`` are LoRA's. Accuracy is measured on ``test``.
+    ``rank`` and ``alpha`` are LoRA's; ``pool`` is :class:`GPTClassifier`'s ("last" real
+    token, or "mean" of the real tokens). Accuracy is measured on ``test``.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES} (chapter 2's names, plus 'lora'); got {mode!r}")
@@ -133,7 +135,7 @@ def train_classifier(backbone: GPT, data, mode: str, *, steps: int = 200, batch_
     body = GPT(backbone.config).to(device) if mode == "scratch" else copy.deepcopy(backbone)
     body = body.to(backbone.transformer.wte.weight.dtype)
     torch.manual_seed(seed)  # the same head in every mode
-    model = GPTClassifier(body, max(num_classes, 2))
+    model = GPTClassifier(body, max(num_classes, 2), pool=pool)
     if mode == "frozen":
         body.requires_grad_(False)
     elif mode == "lora":

@@ -95,3 +95,8 @@ def test_bad_calls_are_refused_clearly():
         train_classifier(backbone(), DATA, "frozen", steps=0)
     with pytest.raises(TypeError, match="GPT backbone"):
         train_classifier(torch.nn.Linear(2, 2), DATA, "frozen")
+
+
+def test_mean_pooling_reaches_the_classifier_and_learns():
+    result = train_classifier(backbone(), DATA, "lora", steps=100, rank=2, pool="mean")
+    assert result.model.pool == "mean" and result.accuracy >= 0.9

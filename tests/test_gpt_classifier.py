@@ -14,10 +14,10 @@ def config(**changes):
     return torch_gpt.GPTConfig(**(dict(vocab_size=13, block_size=8, n_layer=2, n_head=2, n_embd=8) | changes))
 
 
-def pair(seed=0, **changes):
+def pair(seed=0, pool="last", **changes):
     torch.manual_seed(seed)
-    model = torch_gpt.GPTClassifier(torch_gpt.GPT(config(**changes)).double(), num_classes=3).double()
-    twin = numpy_gpt.GPTClassifier(numpy_gpt.GPT(config(**changes), dtype=np.float64), num_classes=3)
+    model = torch_gpt.GPTClassifier(torch_gpt.GPT(config(**changes)).double(), num_classes=3, pool=pool).double()
+    twin = numpy_gpt.GPTClassifier(numpy_gpt.GPT(config(**changes), dtype=np.float64), num_classes=3, pool=pool)
     twin.load_state_dict(model.state_dict())
     return model.eval(), twin.eval()
 
@@ -32,9 +32,10 @@ def padded(pad_seed):
     return torch.from_numpy(np.where(np.arange(8) < LENGTHS[:, None], real, pads))
 
 
+@pytest.mark.parametrize("pool", ["last", "mean"])
 @pytest.mark.parametrize("causal", [True, False])
-def test_right_padding_changes_nothing_in_both_engines(causal):
-    model, twin = pair(causal=causal)
+def test_right_padding_changes_nothing_in_both_engines(causal, pool):
+    model, twin = pair(causal=causal, pool=pool)
     with torch.no_grad():
         a, b = model(padded(1), torch.from_numpy(LENGTHS)), model(padded(2), LENGTHS)
         wrong = model(padded(1))  # [:, -1] reads a pad for the short rows
@@ -47,8 +48,9 @@ def test_right_padding_changes_nothing_in_both_engines(causal):
     torch.testing.assert_close(a[:1], alone, rtol=1e-12, atol=1e-12)
 
 
-def test_the_twin_matches_torch_gradients_in_float64():
-    model, twin = pair(seed=3)
+@pytest.mark.parametrize("pool", ["last", "mean"])
+def test_the_twin_matches_torch_gradients_in_float64(pool):
+    model, twin = pair(seed=3, pool=pool)
     x, y = padded(1), torch.tensor([0, 2, 1, 1])
     loss = torch.nn.functional.cross_entropy(model(x, LENGTHS), y)
     loss.backward()
@@ -76,3 +78,14 @@ def test_bad_lengths_and_arguments_are_refused_clearly(engine):
         type(model)(model.backbone, 1)
     with pytest.raises(TypeError, match="GPT backbone"):
         type(model)(model.head, 3)
+    with pytest.raises(ValueError, match="pool must be"):
+        type(model)(model.backbone, 3, pool="max")
+
+
+def test_mean_pooling_is_the_mean_of_the_real_tokens():
+    model, _ = pair(pool="mean")
+    x = padded(1)
+    with torch.no_grad():
+        hidden = model.backbone.features(x)
+        expected = torch.stack([hidden[b, :n].mean(0) for b, n in enumerate(LENGTHS)])
+        torch.testing.assert_close(model.pooled(x, LENGTHS), expected)

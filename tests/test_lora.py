@@ -2,6 +2,8 @@
 the NumPy twin matches PyTorch in float64, and ours equals Hugging Face's ``peft``."""
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as hst
 import pytest
 import torch
 
@@ -189,3 +191,36 @@ def test_our_lora_equals_hugging_faces_peft_on_gpt2():
         merged = peft_model.merge_and_unload()(x).logits
         torch_lora.merge_lora(model)
         torch.testing.assert_close(model(x), merged, rtol=1e-10, atol=1e-10)
+
+
+def test_the_numpy_layers_gradients_pass_a_central_difference_check():
+    st.manual_seed(1)
+    layer = numpy_lora.LoRALinear(st.nn.Linear(5, 4, dtype=np.float64), rank=2, alpha=3)
+    rng = np.random.default_rng(0)
+
+    def fn(x, A, B):  # the layer with A and B swapped for gradcheck's float64 copies
+        layer._parameters["lora_A"], layer._parameters["lora_B"] = A, B
+        return layer(x)
+
+    x, A, B = (st.tensor(rng.normal(size=shape), requires_grad=True) for shape in ((3, 5), (2, 5), (4, 2)))
+    assert st.gradcheck(fn, (x, A, B)) is True
+
+
+@settings(max_examples=25, deadline=None)
+@given(rank=hst.integers(1, 6), alpha=hst.one_of(hst.none(), hst.floats(0.5, 32)),
+       dims=hst.tuples(hst.integers(1, 9), hst.integers(1, 9)), seed=hst.integers(0, 2**16))
+def test_any_rank_and_alpha_merge_exactly_and_match_the_twin(rank, alpha, dims, seed):
+    torch.manual_seed(seed)
+    layer = torch_lora.LoRALinear(torch.nn.Linear(*dims).double(), rank=rank, alpha=alpha)
+    with torch.no_grad():
+        layer.lora_B.normal_()
+    twin = numpy_lora.LoRALinear(st.nn.Linear(*dims, dtype=np.float64), rank=rank, alpha=alpha)
+    twin.load_state_dict(layer.state_dict())
+    x = torch.randn(3, dims[0], dtype=torch.float64)
+    with torch.no_grad():
+        out = layer(x)
+        merged = torch.nn.functional.linear(x, layer.base.weight + layer.delta_weight(), layer.base.bias)
+    assert layer.scaling == (rank if alpha is None else alpha) / rank
+    torch.testing.assert_close(merged, out, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(twin(st.tensor(x.numpy())).data, out.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(twin.delta_weight().data, layer.delta_weight().detach().numpy(), rtol=1e-12, atol=1e-14)

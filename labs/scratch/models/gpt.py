@@ -329,42 +329,51 @@ def from_pretrained(name: str = "gpt2", timeout: float = 60.0, dtype=None) -> GP
 
 
 class GPTClassifier(nn.Module):
-    """``GPTClassifier(backbone, num_classes)``: ``forward(idx, lengths=None)`` -> logits (B, num_classes).
+    """``GPTClassifier(backbone, num_classes, pool="last")``: ``forward(idx, lengths=None)`` -> logits (B, num_classes).
 
     A linear ``head`` reads the backbone's final hidden state at each sequence's last real
     token, position ``lengths[b] - 1`` (the last position when ``lengths`` is None). In a
     causal GPT that token has read the whole sequence and nothing after it, so right padding
     changes nothing. Reading ``[:, -1]`` after right padding reads a pad token instead.
+    ``pool="mean"`` averages the hidden states of the real tokens instead (padding left out).
     A bidirectional backbone (``causal=False``) would let every token read the pads, so it
     reads each group of equal lengths cropped to that length: padding changes nothing there too.
     """
 
-    def __init__(self, backbone: GPT, num_classes: int):
+    def __init__(self, backbone: GPT, num_classes: int, pool: str = "last"):
         super().__init__()
         if not isinstance(backbone, GPT):
             raise TypeError(f"GPTClassifier expects a labs.scratch.models.gpt.GPT backbone; got {type(backbone).__name__}")
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"GPTClassifier: num_classes must be an int >= 2; got {num_classes!r}")
-        self.backbone, self.num_classes = backbone, num_classes
+        if pool not in ("last", "mean"):
+            raise ValueError(f"GPTClassifier: pool must be 'last' (the last real token) or 'mean' (of the real tokens); got {pool!r}")
+        self.backbone, self.num_classes, self.pool = backbone, num_classes, pool
         weight = backbone.transformer.wte.weight
         self.head = nn.Linear(backbone.config.n_embd, num_classes, dtype=weight.dtype)
 
     def pooled(self, idx, lengths=None):
-        """The hidden state of each sequence's last real token: (B, n_embd)."""
-        if lengths is None:
-            return self.backbone.features(idx)[:, -1]
+        """The pooled hidden state of each sequence's real tokens: (B, n_embd)."""
         idx = self.backbone._checked(idx, None)
-        last = check_lengths(lengths, tuple(idx.shape)) - 1  # (B,) int64 positions
-        if self.backbone.config.causal:
-            return self.backbone.features(idx)[np.arange(idx.shape[0]), last]
-        rows = [None] * idx.shape[0]
-        for n in np.unique(last):  # bidirectional: each group reads its real tokens only
-            chosen = np.flatnonzero(last == n)
-            hidden = self.backbone.features(idx[chosen, :n + 1])[:, -1]  # (len(chosen), C)
+        B, T = idx.shape
+        real = np.full(B, T, dtype=np.int64) if lengths is None else check_lengths(lengths, (B, T))
+        if self.backbone.config.causal or (real == T).all():
+            return self._pool(self.backbone.features(idx), real)
+        rows = [None] * B
+        for n in np.unique(real):  # bidirectional: each group reads its real tokens only
+            chosen = np.flatnonzero(real == n)
+            hidden = self._pool(self.backbone.features(idx[chosen, :n]), real[chosen])  # (len(chosen), C)
             for row, i in enumerate(chosen):
                 rows[i] = hidden[row]
         return st.stack(rows)
 
+    def _pool(self, hidden, real):
+        """(b, T, C) hidden states, (b,) real lengths -> (b, C)."""
+        if self.pool == "last":
+            return hidden[np.arange(len(real)), real - 1]
+        mask = (np.arange(hidden.shape[1]) < real[:, None])[..., None]  # (b, T, 1): True on real tokens
+        mask = st.tensor(mask.astype(hidden.dtype))
+        return (hidden * mask).sum(1) / st.tensor(real[:, None].astype(hidden.dtype))
+
     def forward(self, idx, lengths=None):
         return self.head(self.pooled(idx, lengths))  # (B, num_classes)
-
