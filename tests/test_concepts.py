@@ -65,6 +65,35 @@ def test_mask_tokens_rejects_bad_rates(rate):
         mask_tokens(np.arange(10), rate, 0, np.random.default_rng(0))
 
 
+def test_mask_tokens_bert_corruption_is_80_10_10_and_scores_only_the_chosen_positions():
+    rng = np.random.default_rng(0)
+    V = 50
+    ids = rng.integers(0, V, size=20_000)
+    inputs, labels, positions = mask_tokens(ids, 0.15, V, np.random.default_rng(1), corruption="bert", vocab_size=V)
+    k = len(positions)
+    assert k == 3000
+    scored = labels != IGNORE_INDEX
+    assert np.array_equal(np.flatnonzero(scored), positions) and np.array_equal(labels[scored], ids[scored])
+    assert np.array_equal(inputs[~scored], ids[~scored])              # nothing else is touched
+    chosen = inputs[positions]
+    n_mask = int((chosen == V).sum())
+    n_same = int((chosen == ids[positions]).sum())
+    assert n_mask == 2400
+    # 300 unchanged, plus the random draws that happen to hit the original token (1/V of 300)
+    assert 300 <= n_same <= 300 + 20
+    assert ((chosen != V) & (chosen != ids[positions])).sum() == k - n_mask - n_same
+    assert inputs.max() <= V and inputs.min() >= 0
+
+
+def test_mask_tokens_bert_wants_a_vocabulary_and_a_mask_id_outside_it():
+    with pytest.raises(ValueError, match="vocab_size"):
+        mask_tokens(np.arange(10), 0.5, 99, np.random.default_rng(0), corruption="bert")
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        mask_tokens(np.arange(10), 0.5, 3, np.random.default_rng(0), corruption="bert", vocab_size=10)
+    with pytest.raises(ValueError, match="corruption"):
+        mask_tokens(np.arange(10), 0.5, 3, np.random.default_rng(0), corruption="random")
+
+
 def test_mask_tokens_wants_a_generator():
     with pytest.raises(TypeError, match="default_rng"):
         mask_tokens(np.arange(10), 0.5, 0, rng=42)

@@ -55,28 +55,55 @@ def next_token_pairs(ids, context_length: int) -> tuple[np.ndarray, np.ndarray]:
     return contexts, ids[context_length:]
 
 
-def mask_tokens(ids, mask_rate: float, mask_id: int, rng: np.random.Generator, ignore_index: int = IGNORE_INDEX):
+def mask_tokens(ids, mask_rate: float, mask_id: int, rng: np.random.Generator, ignore_index: int = IGNORE_INDEX,
+                *, corruption: str = "mask", vocab_size: int | None = None):
     """Hide a random ``mask_rate`` share of the tokens; return ``(inputs, labels, positions)``.
 
     Exactly ``max(1, round(mask_rate * len(ids)))`` distinct positions are drawn
-    with ``rng``. ``inputs`` is a copy of ``ids`` with ``mask_id`` at those
-    positions; ``labels`` holds the original token there and ``ignore_index``
-    everywhere else. (BERT then also swaps some masked inputs for random or
-    unchanged tokens, so the model cannot rely on seeing the mask symbol.)
+    with ``rng``; ``labels`` holds the original token there and ``ignore_index``
+    everywhere else, so the loss is computed on those positions only.
+
+    ``corruption`` says what the *input* shows at a chosen position:
+
+    - ``"mask"``: always ``mask_id``;
+    - ``"bert"``: BERT's recipe (Devlin et al., 2019, section 3.1): ``mask_id`` at 80 % of
+      the chosen positions, a uniformly random token from ``[0, vocab_size)`` at 10 %, and
+      the original token at the remaining 10 %. The model then cannot tell from its input
+      which positions are scored, so it must keep a good representation of every token,
+      and it also sees real tokens (never the mask symbol) at fine-tuning time.
+
+    The split is exact up to rounding: ``round(0.8 k)`` masked, ``round(0.1 k)`` random,
+    the rest unchanged (a "random" token may by chance equal the original, as in BERT).
     """
     ids = check_token_ids(ids)
     if not isinstance(mask_rate, (int, float)) or isinstance(mask_rate, bool) or not 0.0 < mask_rate <= 1.0:
         raise ValueError(f"mask_rate must be in (0, 1], e.g. 0.15 as in BERT; got {mask_rate!r}")
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)); got {type(rng).__name__}")
+    if corruption not in ("mask", "bert"):
+        raise ValueError(f"corruption must be 'mask' (always the mask id) or 'bert' (80/10/10); got {corruption!r}")
+    if corruption == "bert":
+        if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)) or vocab_size < 1:
+            raise ValueError(f"corruption='bert' draws random tokens from [0, vocab_size): pass vocab_size=<int >= 1>; "
+                             f"got {vocab_size!r}")
+        if 0 <= mask_id < vocab_size:
+            raise ValueError(f"mask_id={mask_id} is a real token id (vocab_size={vocab_size}): use an id outside the "
+                             f"vocabulary, e.g. mask_id=vocab_size, so a masked input is never mistaken for a character")
     if len(ids) == 0:
         raise ValueError("cannot mask an empty sequence")
     k = max(1, int(round(mask_rate * len(ids))))
     positions = np.sort(rng.choice(len(ids), size=k, replace=False))
     inputs = ids.copy()
-    inputs[positions] = mask_id
     labels = np.full_like(ids, ignore_index)
     labels[positions] = ids[positions]
+    if corruption == "mask":
+        inputs[positions] = mask_id
+        return inputs, labels, positions
+    order = rng.permutation(positions)           # which chosen positions get which treatment
+    n_mask, n_random = int(round(0.8 * k)), int(round(0.1 * k))
+    inputs[order[:n_mask]] = mask_id
+    random_at = order[n_mask:n_mask + n_random]
+    inputs[random_at] = rng.integers(0, vocab_size, size=len(random_at))
     return inputs, labels, positions
 
 
