@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 import torch.nn as nn
 
 from labs.check import ExerciseFailed, ch08
