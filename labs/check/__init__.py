@@ -52,6 +52,20 @@ class StubNotReplaced(ExerciseFailed, NotImplementedError):
         ]
 
 
+def as_float_array(value):
+    """``value`` as a float64 array, or None when it cannot be one (a student may return anything)."""
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+
+
+def matches(got, candidate) -> bool:
+    """True when ``got`` has ``candidate``'s shape and values: how a grader recognises a known slip."""
+    arr = as_float_array(got)
+    return arr is not None and arr.shape == np.shape(candidate) and np.allclose(arr, candidate, rtol=1e-6, atol=1e-9)
+
+
 def passed(exercise: str, detail: str) -> None:
     """Print the success line for ``exercise`` (for example ``"Exercise 3.2"``)."""
     print(f"\u2714 {exercise} passed: {detail}")

@@ -15,22 +15,11 @@ import math
 import numpy as np
 
 from labs.check import expect_close, fail, passed
+from labs.check import as_float_array as _as_array, matches as _matches
 from labs.check import call_student
 
 __all__ = ["rnn_step_concat", "lstm_cell_step", "steps_until_vanished", "trigram_bits_per_char", "sequence_logits"]
 
-
-
-def _as_array(value):
-    try:
-        return np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        return None
-
-
-def _matches(got, candidate) -> bool:
-    arr = _as_array(got)
-    return arr is not None and arr.shape == np.shape(candidate) and np.allclose(arr, candidate, rtol=1e-6, atol=1e-9)
 
 
 def _sigmoid(z):
