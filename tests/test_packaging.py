@@ -180,8 +180,8 @@ def test_binder_installs_the_pinned_cpu_build():
 
 def test_numpy_lower_bound_is_one_the_pinned_packages_accept():
     """pyproject's oldest NumPy must install with the pinned scipy, matplotlib, scikit-learn ...
-    (numpy>=1.24 was declared while the pinned scipy needs 1.26.4); CI runs the tests with it:
-    `sed 's/^numpy==.*/numpy==1.26.4/' constraints.txt` into a fresh environment."""
+    (numpy>=1.24 was once declared while the pinned scipy needed 1.26.4; JAX and shap need 2.0).
+    To run the tests with it: `sed 's/^numpy==.*/numpy==2.0.2/' constraints.txt` into a fresh environment."""
     (numpy,) = [r for r in PACKAGE_DEPS if r.name == "numpy"]
     (oldest,) = [Version(s.version) for s in numpy.specifier if s.operator == ">="]
     refused = []
