@@ -92,3 +92,10 @@ def test_arxiv_ids_resolve_to_the_recorded_titles():  # pragma: no cover - needs
         titles = re.findall(r"<title>(.*?)</title>", feed, re.S)
         plain = lambda t: re.sub(r"[^a-z0-9]", "", t.lower())  # noqa: E731
         assert plain(fields["title"].replace("{", "").replace("}", "")) in {plain(t) for t in titles}, key
+
+
+def test_every_entry_of_references_bib_has_an_identifier():
+    """An arXiv ID, DOI, ISBN or URL, well formed; only works older than arXiv (1991) may lack one."""
+    missing = {k: identifier_problems(e) for k, e in BIB.items() if identifier_problems(e)}
+    allowed = {k for k in missing if int(BIB[k].fields["year"]) < 1991 and list(missing[k])[0].startswith("no identifier")}
+    assert set(missing) == allowed, {k: v for k, v in missing.items() if k not in allowed}
