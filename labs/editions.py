@@ -76,8 +76,13 @@ def source(cell) -> str:
 
 
 def code_hash(nb: dict) -> str:
-    """SHA-256 of the notebook's code cells: what determines its glued values."""
+    """SHA-256 of the notebook's code cells: what determines its glued values. A notebook that
+    reads other chapters' numbers from the results store (labs.results) also depends on them."""
+    from labs.results import READS_RESULTS, store_digest
+
     code = [source(c) for c in nb["cells"] if c["cell_type"] == "code"]
+    if any(READS_RESULTS.search(c) for c in code):
+        code.append(f"labs/data/results.json {store_digest()}")
     return hashlib.sha256(json.dumps(code, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 

@@ -348,3 +348,10 @@ def test_a_reference_to_a_markdown_page_links_to_its_source(tmp_path):
     text = _markdown(notebook_edition(nb, "chapters/09_demo", book, {}))
     assert "[source articles](https://github.com/o/r/blob/main/book/common_mistakes.md)" in text
     assert "[Notes](https://github.com/o/r/blob/main/book/common_mistakes.md)" in text
+
+
+def test_the_results_store_holds_the_editions_numbers():
+    store = tool.store_path(ROOT)
+    assert store.exists(), f"{store} is missing: {tool.REGENERATE}"
+    assert store.read_text(encoding="utf-8") == tool.results_store(ROOT), (
+        f"labs/data/results.json does not hold the editions' current numbers: {tool.REGENERATE}")

@@ -51,6 +51,8 @@ from labs.editions import (
     stored_values,
     student_edition,
 )
+from labs.results import READS_RESULTS
+from labs.results import STORE as RESULTS_STORE
 from tools.notebooks import ROOT, toc_files, toc_notebooks
 
 EDITION_DIR = "editions/student"
@@ -84,6 +86,39 @@ def load_book(root: Path = ROOT) -> tuple[Book, dict[str, dict]]:
     for doc in other:
         book.add_page(doc, (root / f"{doc}.md").read_text(encoding="utf-8"))
     return book, notebooks
+
+
+def reads_results(nb: dict) -> bool:
+    """Whether a notebook takes other chapters' numbers from the results store (chapter 14)."""
+    return any(READS_RESULTS.search("".join(c["source"])) for c in nb["cells"] if c["cell_type"] == "code")
+
+
+def results_store(root: Path = ROOT) -> str:
+    """labs/data/results.json as it must be: the glued numbers of every committed edition, with
+    the hash of the code that produced them (notebooks that read the store are left out)."""
+    _, notebooks = load_book(root)
+    store = {}
+    for docpath, nb in notebooks.items():
+        path = edition_path(docpath, root)
+        if reads_results(nb) or not path.exists():
+            continue
+        edition = load(path)
+        glue = {k: v["text/plain"] for k, v in stored_values(edition).items() if "text/plain" in v}
+        if glue:
+            store[docpath] = {"code_sha256": edition["metadata"]["edition"]["code_sha256"], "glue": glue}
+    return json.dumps(store, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def store_path(root: Path = ROOT) -> Path:
+    return root / RESULTS_STORE.relative_to(ROOT)
+
+
+def write_results_store(root: Path = ROOT, log=print) -> None:
+    text, path = results_store(root), store_path(root)
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        log(f"wrote {path.relative_to(root)}")
 
 
 def edition_path(docpath: str, root: Path = ROOT) -> Path:
@@ -166,7 +201,14 @@ def write_editions(root: Path = ROOT, rerun: bool = False, notebook_dir: Path | 
     if unknown:
         raise EditionError(f"not notebooks of the book: {unknown}; choose from {sorted(notebooks)}")
     written, failed = [], []
-    for docpath, nb in notebooks.items():
+    # the notebooks that read the results store go last, after the store is written from the others
+    order = sorted(notebooks, key=lambda d: reads_results(notebooks[d]))
+    store_written = False
+    for docpath in order:
+        nb = notebooks[docpath]
+        if reads_results(nb) and not store_written:
+            write_results_store(root, log)
+            store_written = True
         target = edition_path(docpath, root)
         written.append(target)  # a failed or skipped one is kept as it was, never deleted
         if only and docpath not in only:
@@ -195,6 +237,7 @@ def write_editions(root: Path = ROOT, rerun: bool = False, notebook_dir: Path | 
     for path in sorted(set((root / EDITION_DIR).rglob("*.ipynb")) - set(written)):
         path.unlink()
         log(f"removed {path.relative_to(root)} (no longer in _toc.yml)")
+    write_results_store(root, log)
     return failed
 
 
@@ -223,6 +266,9 @@ def problems(root: Path = ROOT) -> list[str]:
     expected = {edition_path(docpath, root) for docpath in notebooks}
     for path in sorted(set((root / EDITION_DIR).rglob("*.ipynb")) - expected):
         found.append(f"{path.relative_to(root)} belongs to no notebook in _toc.yml")
+    store = store_path(root)
+    if not store.exists() or store.read_text(encoding="utf-8") != results_store(root):
+        found.append(f"{store.relative_to(root)} does not hold the editions' current numbers")
     return found
 
 
