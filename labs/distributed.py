@@ -117,7 +117,10 @@ def _kill(procs) -> None:
     for proc in procs:
         if proc.poll() is None:
             try:
-                os.killpg(proc.pid, signal.SIGKILL)   # the process and anything it started
+                if hasattr(os, "killpg"):
+                    os.killpg(proc.pid, signal.SIGKILL)   # the process and anything it started
+                else:                                     # Windows: no process groups to kill
+                    proc.kill()
             except (ProcessLookupError, PermissionError):
                 pass
     for proc in procs:
@@ -131,6 +134,15 @@ def _tail(path: str, lines: int = 25) -> str:
     with open(path, errors="replace") as f:
         text = f.read().rstrip().splitlines()
     return "\n".join(text[-lines:])
+
+
+def _failure_time(folder: str, rank: int) -> float:
+    """When ``rank``'s worker raised (its own stamp), or infinity if it left none."""
+    try:
+        with open(os.path.join(folder, f"failed{rank}")) as f:
+            return float(f.read())
+    except (OSError, ValueError):
+        return float("inf")
 
 
 def launch(worker, world_size: int = 2, args: tuple = (), *, port: int | None = None,
@@ -177,8 +189,12 @@ def launch(worker, world_size: int = 2, args: tuple = (), *, port: int | None = 
                 codes = [p.poll() for p in procs]
                 failed = [r for r, c in enumerate(codes) if c not in (None, 0)]
                 if failed:
+                    grace = time.monotonic() + 2.0       # let a rank that is failing finish its traceback
+                    while time.monotonic() < min(grace, deadline) and any(p.poll() is None for p in procs):
+                        time.sleep(0.02)
                     _kill(procs)
-                    rank = failed[0]
+                    codes = [p.poll() for p in procs]
+                    rank = min(range(world_size), key=lambda r: (_failure_time(tmp, r), r not in failed))
                     tail = _tail(logs[rank])
                     if "address already in use" in tail.lower() or "EADDRINUSE" in tail:
                         raise PortBusyError(f"rank {rank} could not listen on port {port} of {LOOPBACK} "
@@ -224,6 +240,12 @@ def _run_rank(spec_path: str) -> None:
                             timeout=datetime.timedelta(seconds=spec["timeout"]))
     try:
         result = fn(*spec["args"])
+    except BaseException:
+        # when this rank fails, its peers fail soon after ("connection closed by peer"): the
+        # time stamp, written before the connections close, lets the parent name the first
+        with open(os.path.join(spec["out"], f"failed{os.environ['RANK']}"), "w") as f:
+            f.write(repr(time.time()))
+        raise
     finally:
         dist.destroy_process_group()
     with open(os.path.join(spec["out"], f"result{os.environ['RANK']}.pkl"), "wb") as f:
