@@ -163,7 +163,7 @@ def communication_cost(sizes=(2 ** 10, 2 ** 14, 2 ** 17, 2 ** 20), repeats: int 
     for n in sizes:
         t = torch.ones(n, dtype=torch.float32)
         dist.all_reduce(t)                                  # warm-up: connections, buffers
-        seconds[n] = _timed(lambda: dist.all_reduce(t), repeats)
+        seconds[n] = _timed(lambda t=t: dist.all_reduce(t), repeats)
 
     big = torch.ones(sizes[-1], dtype=torch.float32)
     dist.barrier()
@@ -205,7 +205,7 @@ def _reduce_scatter_sum(output: torch.Tensor, flat: torch.Tensor) -> str:
     same arithmetic while moving the whole vector back to every rank (twice the traffic of a
     reduce-scatter), which is said in the returned name rather than hidden.
     """
-    fn = getattr(dist, "reduce_scatter_single", None) or getattr(dist, "reduce_scatter_tensor")
+    fn = getattr(dist, "reduce_scatter_single", None) or dist.reduce_scatter_tensor
     try:
         fn(output, flat)
         return fn.__name__
@@ -218,7 +218,7 @@ def _reduce_scatter_sum(output: torch.Tensor, flat: torch.Tensor) -> str:
 
 
 def _all_gather_flat(output: torch.Tensor, shard: torch.Tensor) -> None:
-    fn = getattr(dist, "all_gather_single", None) or getattr(dist, "all_gather_into_tensor")
+    fn = getattr(dist, "all_gather_single", None) or dist.all_gather_into_tensor
     fn(output, shard)
 
 

@@ -47,6 +47,20 @@ def rank_and_size(offset):
     return dist.get_rank() + offset, dist.get_world_size()
 
 
+def sharded_adam_without_reduce_scatter():
+    """The hand-written sharded Adam on a backend with no reduce-scatter (as gloo was)."""
+    from labs.parallel_training import sharded_optimizers_match_ddp
+
+    def unsupported(*args, **kwargs):
+        raise RuntimeError("ProcessGroupGloo does not support reduce_scatter")
+
+    for name in ("reduce_scatter_single", "reduce_scatter_tensor"):
+        if hasattr(dist, name):
+            setattr(dist, name, unsupported)
+    out = sharded_optimizers_match_ddp(steps=3)
+    return out["manual_diff"], out["manual_collective"]
+
+
 @pytest.fixture(scope="module")
 def experiments():
     return launch(chapter_experiments, world_size=2, args=(2,), timeout=240)
@@ -148,3 +162,9 @@ def test_a_worker_that_a_fresh_process_cannot_import_is_refused(worker):
 def test_bad_arguments_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         launch(rank_and_size, args=(0,), **kwargs)
+
+
+def test_the_sharded_adam_falls_back_to_all_reduce_and_says_so():
+    for diff, how in launch(sharded_adam_without_reduce_scatter, world_size=2, timeout=180):
+        assert diff <= EXACT
+        assert how.startswith("all_reduce + slice")
