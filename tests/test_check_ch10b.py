@@ -13,7 +13,8 @@ def stub(*args, **kwargs):
     raise NotImplementedError("Exercise 10b.x: not yet")
 
 
-@pytest.mark.parametrize("grader", [ch10b.pipeline_bubble, ch10b.ring_bytes_per_worker, ch10b.split_linear])
+@pytest.mark.parametrize("grader", [ch10b.pipeline_bubble, ch10b.ring_bytes_per_worker, ch10b.split_linear,
+                                    ch10b.energy_range])
 def test_a_stub_passes_through(grader):
     with pytest.raises(NotImplementedError, match="Exercise 10b.x"):
         grader(stub)
@@ -118,3 +119,44 @@ def test_split_linear_wants_a_value_error_for_an_uneven_split():
 
     with pytest.raises(ExerciseFailed, match="ValueError"):
         ch10b.split_linear(no_check)
+
+
+def energy_right(flops, peak, utilisation, watts, pue):
+    for name, (lo, hi) in (("utilisation", utilisation), ("watts", watts), ("pue", pue)):
+        if not 0 < lo <= hi:
+            raise ValueError(f"{name} must be a range 0 < low <= high; got {(lo, hi)}")
+    low = flops / (peak * utilisation[1]) * watts[0] * pue[0] / 3.6e6
+    high = flops / (peak * utilisation[0]) * watts[1] * pue[1] / 3.6e6
+    return low, high
+
+
+def test_energy_range_accepts_the_reference(capsys):
+    ch10b.energy_range(energy_right)
+    assert "Exercise 10b.4 passed" in capsys.readouterr().out
+
+
+def test_energy_range_names_the_utilisation_that_divides():
+    def lows_together(flops, peak, utilisation, watts, pue):
+        energy_right(flops, peak, utilisation, watts, pue)          # the same checks
+        return tuple(flops / (peak * u) * w * p / 3.6e6 for u, w, p in zip(utilisation, watts, pue))
+
+    with pytest.raises(ExerciseFailed, match="utilisation divides"):
+        ch10b.energy_range(lows_together)
+
+
+def test_energy_range_names_joules():
+    def joules(*args):
+        lo, hi = energy_right(*args)
+        return lo * 3.6e6, hi * 3.6e6
+
+    with pytest.raises(ExerciseFailed, match="3.6e6 J"):
+        ch10b.energy_range(joules)
+
+
+def test_energy_range_wants_a_value_error_for_a_reversed_range():
+    def unchecked(flops, peak, utilisation, watts, pue):
+        return (flops / (peak * max(utilisation)) * min(watts) * min(pue) / 3.6e6,
+                flops / (peak * max(min(utilisation), 1e-9)) * max(watts) * max(pue) / 3.6e6)
+
+    with pytest.raises(ExerciseFailed, match="ValueError"):
+        ch10b.energy_range(unchecked)

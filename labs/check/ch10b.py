@@ -15,7 +15,7 @@ import numpy as np
 from labs.check import as_float_array, call_student, expect_close, fail, passed
 from labs.parallel_cost import gpipe_schedule, ring_allreduce
 
-__all__ = ["pipeline_bubble", "ring_bytes_per_worker", "split_linear"]
+__all__ = ["energy_range", "pipeline_bubble", "ring_bytes_per_worker", "split_linear"]
 
 
 def _expect_value_error(ex: str, fn, args: tuple, what: str, hint: str) -> None:
@@ -139,3 +139,38 @@ def split_linear(fn) -> None:
     _expect_value_error(ex, fn, (np.zeros((4, 4)), np.zeros(4), 2, "diagonal"), "mode='diagonal'",
                         "only 'column' and 'row' are splits of a linear layer: raise ValueError for anything else")
     passed(ex, "its column and row shards, gathered or summed, reproduce the unsplit layer")
+
+
+# --------------------------------------------------------------------------- Exercise 10b.4
+
+
+def energy_range(fn) -> None:
+    """``fn(flops, peak_flops, utilisation, watts, pue)`` with the last three ``(low, high)``:
+    the ``(low, high)`` kWh of the run, checked against :func:`labs.parallel_cost.training_energy`;
+    ValueError for a range whose low end is above its high end or not positive."""
+    from labs.parallel_cost import Interval, training_energy
+
+    ex = "Exercise 10b.4"
+    cases = [(3.14e23, 125e12, (0.15, 0.5), (250, 400), (1.1, 1.6)),
+             (8.4e23, 312e12, (0.3, 0.5), (400, 700), (1.1, 1.3)),
+             (1e21, 1e15, (0.4, 0.4), (700, 700), (1.2, 1.2))]
+    for flops, peak, u, w, pue in cases:
+        _, kwh, _ = training_energy(flops, peak, Interval(*u), Interval(*w), Interval(*pue), 1.0)
+        what = f"flops={flops:g}, peak_flops={peak:g}, utilisation={u}, watts={w}, pue={pue}"
+        got = call_student(ex, fn, (flops, peak, u, w, pue), inputs=what)
+        value = as_float_array(got)
+        hint = None
+        lows_together = [flops / (peak * u[0]) * w[0] * pue[0] / 3.6e6, flops / (peak * u[1]) * w[1] * pue[1] / 3.6e6]
+        if value is not None and value.shape == (2,) and np.allclose(np.sort(value), np.sort(lows_together), rtol=1e-6) \
+                and not np.allclose(value, [kwh.low, kwh.high], rtol=1e-6):
+            hint = ("the utilisation divides: its *high* end gives the *low* energy. Pair each end of the answer "
+                    "with the ends of the factors that push it that way")
+        elif value is not None and value.shape == (2,) and np.allclose(value, [kwh.low * 3.6e6, kwh.high * 3.6e6], rtol=1e-6):
+            hint = "that is in joules: one kWh is 3.6e6 J (1000 W for 3600 s)"
+        expect_close(ex, got, [kwh.low, kwh.high], what="the (low, high) energy in kWh", inputs=what,
+                     rtol=1e-6, atol=1e-9, hint=hint)
+    _expect_value_error(ex, fn, (1e21, 1e15, (0.5, 0.2), (300, 400), (1.1, 1.2)), "utilisation=(0.5, 0.2)",
+                        "a range (low, high) with low > high is a mistake to report, not to compute with: raise ValueError")
+    _expect_value_error(ex, fn, (1e21, 1e15, (0.0, 0.2), (300, 400), (1.1, 1.2)), "utilisation=(0.0, 0.2)",
+                        "a utilisation of 0 means the run never ends: raise ValueError for a factor <= 0")
+    passed(ex, "its energy ranges match interval arithmetic on the chapter's formula, and it refuses bad ranges")
