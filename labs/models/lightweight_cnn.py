@@ -11,6 +11,9 @@
 ``LightweightCNN(kind="mobilenet" | "shufflenet")`` stacks three such blocks in the places of
 :class:`labs.models.cnn2d.CNN2d`'s three convolutions (same widths, same pooling), then global
 average pooling and one Linear layer, so the two are compared on the same digits.
+
+Unlike the other models here it has no NumPy twin: ``labs.scratch`` convolutions have no
+``groups`` argument (a depthwise convolution is ``groups=C_in``), and refuse one clearly.
 """
 
 from __future__ import annotations
