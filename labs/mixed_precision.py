@@ -34,12 +34,14 @@ def format_limits() -> dict[str, dict[str, float]]:
 def zero_gradient_fraction(model, loss_fn, x, y, dtype=torch.float16, scaler=None, device_type: str = "cpu") -> float:
     """Run one forward/backward under autocast(``dtype``); return the fraction of gradient entries that are exactly 0.
 
+    ``dtype=None`` runs in full float32 (no autocast): the baseline, since some gradients
+    are exactly zero anyway (the embedding rows of tokens absent from the batch).
     With a ``torch.amp.GradScaler`` the loss is scaled before backward and the gradients
     are unscaled (in float32) before they are read, as in a real training step. The
     model's gradients are left set, so the caller can inspect them.
     """
     model.zero_grad(set_to_none=True)
-    with torch.autocast(device_type, dtype=dtype):
+    with torch.autocast(device_type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
         loss = loss_fn(model(x), y)
     if scaler is None:
         loss.backward()

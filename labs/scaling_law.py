@@ -48,6 +48,7 @@ class SweepRun:
     batch_size: int = 0
     tokens: list[int] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)  # on fixed training windows, same count as validation
     model: object = field(default=None, repr=False)  # the trained GPT, with keep_models=True
 
 
@@ -84,14 +85,16 @@ def run_sweep(train_ids, val_ids, vocab_size: int, widths=(16, 32, 64), n_layer:
 
     train = torch.as_tensor(np.asarray(train_ids, dtype=np.int64))
     val = torch.as_tensor(np.asarray(val_ids, dtype=np.int64))
-    if len(train) <= block_size + 1 or len(val) < val_windows * (block_size + 1):
-        raise ValueError(f"run_sweep needs more than {block_size + 1} training ids and at least "
-                         f"{val_windows * (block_size + 1)} validation ids; got {len(train)} and {len(val)}")
+    if len(train) < val_windows * (block_size + 1) or len(val) < val_windows * (block_size + 1):
+        raise ValueError(f"run_sweep needs at least "
+                         f"{val_windows * (block_size + 1)} training ids and as many validation ids; got {len(train)} and {len(val)}")
     if steps < 8 or evals < 2:
         raise ValueError(f"run_sweep needs steps >= 8 and evals >= 2; got steps={steps}, evals={evals}")
     starts = torch.arange(val_windows) * (block_size + 1)
     val_x = torch.stack([val[s:s + block_size] for s in starts]).to(device)
     val_y = torch.stack([val[s + 1:s + block_size + 1] for s in starts]).to(device)
+    tr_x = torch.stack([train[s:s + block_size] for s in starts]).to(device)  # the first windows of the training text
+    tr_y = torch.stack([train[s + 1:s + block_size + 1] for s in starts]).to(device)
     checkpoints = sorted(set(np.unique(np.geomspace(max(1, steps // first), steps, evals).round().astype(int)).tolist()))
     warmup = max(1, steps // 10)
     offsets = torch.arange(block_size + 1)
@@ -121,6 +124,7 @@ def run_sweep(train_ids, val_ids, vocab_size: int, widths=(16, 32, 64), n_layer:
             if step in checkpoints:
                 run.tokens.append(step * batch_size * block_size)
                 run.val_loss.append(_val_loss(model, val_x, val_y))
+                run.train_loss.append(_val_loss(model, tr_x, tr_y))
         if keep_models:
             run.model = model.eval()
         runs.append(run)
