@@ -66,7 +66,8 @@ def _val_loss(model, val_x, val_y):
 
 def run_sweep(train_ids, val_ids, vocab_size: int, widths=(16, 32, 64), n_layer: int = 2, block_size: int = 32,
               batch_size: int = 16, steps: int = 300, evals: int = 8, lr: float = 3e-3, val_windows: int = 128, first: int = 8,
-              seed: int = 0, batch_sizes=None, keep_models: bool = False, device="cpu") -> list[SweepRun]:
+              seed: int = 0, batch_sizes=None, keep_models: bool = False, tie_weights: bool = True,
+              device="cpu") -> list[SweepRun]:
     """Train one GPT per width for ``steps`` AdamW steps; read the validation loss ``evals`` times.
 
     Each step reads ``batch_size`` random windows of ``block_size`` characters (the same
@@ -90,11 +91,13 @@ def run_sweep(train_ids, val_ids, vocab_size: int, widths=(16, 32, 64), n_layer:
                          f"{val_windows * (block_size + 1)} training ids and as many validation ids; got {len(train)} and {len(val)}")
     if steps < 8 or evals < 2:
         raise ValueError(f"run_sweep needs steps >= 8 and evals >= 2; got steps={steps}, evals={evals}")
-    starts = torch.arange(val_windows) * (block_size + 1)
-    val_x = torch.stack([val[s:s + block_size] for s in starts]).to(device)
-    val_y = torch.stack([val[s + 1:s + block_size + 1] for s in starts]).to(device)
-    tr_x = torch.stack([train[s:s + block_size] for s in starts]).to(device)  # the first windows of the training text
-    tr_y = torch.stack([train[s + 1:s + block_size + 1] for s in starts]).to(device)
+    # fixed windows spread evenly over each text (its modules differ: the first windows alone would be one module)
+    val_starts = torch.linspace(0, len(val) - block_size - 1, val_windows).long()
+    train_starts = torch.linspace(0, len(train) - block_size - 1, val_windows).long()
+    val_x = torch.stack([val[s:s + block_size] for s in val_starts]).to(device)
+    val_y = torch.stack([val[s + 1:s + block_size + 1] for s in val_starts]).to(device)
+    tr_x = torch.stack([train[s:s + block_size] for s in train_starts]).to(device)
+    tr_y = torch.stack([train[s + 1:s + block_size + 1] for s in train_starts]).to(device)
     checkpoints = sorted(set(np.unique(np.geomspace(max(1, steps // first), steps, evals).round().astype(int)).tolist()))
     warmup = max(1, steps // 10)
     offsets = torch.arange(block_size + 1)
@@ -104,7 +107,7 @@ def run_sweep(train_ids, val_ids, vocab_size: int, widths=(16, 32, 64), n_layer:
     runs = []
     for width, batch_size in zip(widths, batch_sizes):
         config = GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer,
-                           n_head=max(1, width // 16), n_embd=width)
+                           n_head=max(1, width // 16), n_embd=width, tie_weights=tie_weights)
         torch.manual_seed(seed)
         model = GPT(config).to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.0)
