@@ -12,6 +12,7 @@ casts around float32-speed products. On a GPU with tensor cores it is faster, an
 the number chapter 10a asks for.
 
     python benchmarks/mixed_precision.py                     # CPU, chapter 10a's size
+    python benchmarks/mixed_precision.py --quick             # a smoke test
     python benchmarks/mixed_precision.py --device cuda --n-layer 12 --n-embd 768 --batch 16 --block 1024
 """
 
@@ -45,7 +46,10 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=5, help="steps per timing")
     ap.add_argument("--peak-tflops", type=float, default=989.0, help="the accelerator's dense 16-bit peak")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--quick", action="store_true", help="one round of two steps (a smoke test)")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.rounds, args.steps = 1, 2
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     config = GPTConfig(vocab_size=args.vocab, block_size=args.block, n_layer=args.n_layer,
@@ -87,7 +91,8 @@ def main(argv=None):
         rate = flops / seconds / 1e12
         mfu = f" {100 * rate / args.peak_tflops:5.1f}%" if device.type == "cuda" else ""
         print(f"{name:<10} {1e3 * seconds:9.2f} {best['float32'] / seconds:7.2f}x {rate:9.4f}{mfu}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
