@@ -113,26 +113,11 @@ def test_noise_scale_rejects_the_biased_norm_and_a_missing_b():
         ch10a.noise_scale(no_b)
 
 
-def test_the_unbiased_estimator_finds_the_true_noise_scale():
-    """Averaged over seeds, the estimate lands on tr(Sigma) / |G|^2 of the synthetic gradients."""
-    estimates, truth = [], None
-    for seed in range(40):
-        grads, G2, trace = ch10a._synthetic_grads(16, 4, 100, 5.0, 100 + seed)
-        r = reference_noise_scale(grads, 4)
-        estimates.append((r["G2"], r["trace"]))
-    G2s, traces = np.array(estimates).T
-    # the true |G|^2 and tr(Sigma) differ per seed; check the unbiasedness of the pieces on one fixed truth instead
-    rng = np.random.default_rng(0)
-    G = rng.normal(size=50)
-    sig = np.full(50, 3.0)
-    vals = []
-    for _ in range(400):
-        g = (G + sig * rng.normal(size=(8, 4, 50))).mean(1)
-        r = reference_noise_scale(g, 4)
-        vals.append((r["G2"], r["trace"]))
-    vals = np.array(vals).mean(0)
-    assert abs(vals[0] / (G @ G) - 1) < 0.05 and abs(vals[1] / np.sum(sig ** 2) - 1) < 0.05
-    assert np.all(traces > 0)
+def test_the_graders_synthetic_gradients_have_the_noise_scale_they_claim():
+    """With many microbatches the estimate converges on the |G|^2 and tr(Sigma) the generator reports."""
+    grads, G2, trace = ch10a._synthetic_grads(4000, 4, 50, 3.0, 0)
+    r = reference_noise_scale(grads, 4)
+    assert abs(r["G2"] / G2 - 1) < 0.05 and abs(r["trace"] / trace - 1) < 0.05
 
 
 # ----------------------------------------------------------------------------- Exercise 10a.4
