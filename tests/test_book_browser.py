@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.browser_check import CHECKS, MISSING_CHROMIUM, check_book, find_chromium, pages_of
+from tools.browser_check import CHECKS, MISSING_CHROMIUM, Browser, check_book, find_chromium, pages_of, search_results, serve
 
 pytestmark = pytest.mark.skipif(find_chromium() is None, reason=MISSING_CHROMIUM)
 
@@ -151,3 +151,20 @@ def test_the_built_book(book_problems, check):
     hint = f"\nwhere to fix: {WHERE_TO_FIX[check]}" if check in WHERE_TO_FIX else ""
     assert not mine, (f"{CHECKS[check]}: {len(mine)} problems on "
                       f"{len({p.page for p in mine})} of {len(pages)} pages{hint}\n" + "\n".join(map(str, mine)))
+
+
+@pytest.mark.parametrize("query, chapter", [("attention", "7."), ("calibration", "14.")])
+def test_the_built_books_search_works_offline(query, chapter):
+    if not BOOK:
+        pytest.skip("BOOK_HTML is not set: `make browser-test` checks the built book after `make book`")
+    root = Path(BOOK).resolve()
+    with serve(root) as base:
+        browser = Browser(find_chromium())
+        try:
+            titles, outside = search_results(browser, base, query)
+        finally:
+            browser.close()
+    assert titles is not None, f"the search page never listed results for {query!r}"
+    assert not outside, f"the search requested pages outside the book: {outside}"
+    assert titles, f"searching the book for {query!r} found nothing"
+    assert any(t.startswith(chapter) for t in titles), f"searching for {query!r} did not find chapter {chapter}: {titles}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from labs.check import ExerciseFailed, ch10a
 from labs.gradient_noise import noise_scale as reference_noise_scale
@@ -68,7 +67,8 @@ def test_compute_optimal_accepts_a_numerical_minimum():
     from scipy.optimize import minimize_scalar
 
     def numerical(C, E, A, alpha, B, beta):
-        f = lambda logN: A / np.exp(logN) ** alpha + B / (C / (6 * np.exp(logN))) ** beta
+        def f(logN):
+            return A / np.exp(logN) ** alpha + B / (C / (6 * np.exp(logN))) ** beta
         r = minimize_scalar(f, bounds=(0, 80), method="bounded", options={"xatol": 1e-12})
         return np.exp(r.x), C / (6 * np.exp(r.x))
 

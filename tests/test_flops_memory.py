@@ -103,7 +103,8 @@ def test_checkpointed_blocks_keep_only_block_inputs_and_recompute_one_forward():
     model = _model(n_layer=3)
     B, T, C = 2, 16, 24
     idx = torch.randint(0, 37, (B, T))
-    loss = lambda: F.cross_entropy(model(idx).reshape(-1, 37), idx.reshape(-1))
+    def loss():
+        return F.cross_entropy(model(idx).reshape(-1, 37), idx.reshape(-1))
     with SavedTensorMeter(model) as plain:
         loss().backward()
     g_plain = [p.grad.clone() for p in model.parameters()]

@@ -16,7 +16,8 @@ def test_grad_scaler_rescues_small_gradients():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(16, 16), torch.nn.Tanh(), torch.nn.Linear(16, 4))
     x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
-    tiny = lambda out, target: torch.nn.functional.cross_entropy(out.float(), target) * 2.0 ** -30
+    def tiny(out, target):
+        return torch.nn.functional.cross_entropy(out.float(), target) * 2.0 ** -30
     unscaled = zero_gradient_fraction(model, tiny, x, y)
     scaled = zero_gradient_fraction(model, tiny, x, y, scaler=torch.amp.GradScaler("cpu", init_scale=2.0 ** 24))
     assert unscaled > 0.5 and scaled < 0.05

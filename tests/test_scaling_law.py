@@ -34,7 +34,9 @@ def test_compute_optimal_is_the_minimum_on_the_budget():
     for C in (1e15, 1e21, 5.76e23):
         N, D = compute_optimal(C, HOFFMANN_2022)
         assert np.isclose(6 * N * D, C)
-        f = lambda logN: _law(np.exp(logN), C / (6 * np.exp(logN)), HOFFMANN_2022)
+        def f(logN, C=C):
+            return _law(np.exp(logN), C / (6 * np.exp(logN)), HOFFMANN_2022)
+
         r = minimize_scalar(f, bounds=(0, 70), method="bounded", options={"xatol": 1e-10})
         assert np.isclose(np.exp(r.x), N, rtol=1e-4)
     with pytest.raises(ValueError, match="positive"):

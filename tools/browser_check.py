@@ -492,6 +492,34 @@ def check_page(browser: Browser, base: str, root: Path, page: str, cache: dict) 
     return problems, found["title"]
 
 
+# Waits for the book's own search (Sphinx's searchtools.js, reading searchindex.js) to list results.
+SEARCH_RESULTS = r"""
+(async () => {
+  for (let i = 0; i < 300; i++) {
+    const items = document.querySelectorAll('#search-results li');
+    const summary = document.querySelector('#search-results .search-summary, #search-results p');
+    if (items.length) return Array.from(items, (li) => li.textContent.trim().replace(/\s+/g, ' ').slice(0, 100));
+    if (summary && /did not match|no results/i.test(summary.textContent)) return [];
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return null;
+})()
+"""
+
+
+def search_results(browser: Browser, base: str, query: str) -> tuple[list[str] | None, list[str]]:
+    """What the built book's search page lists for ``query`` (None if it never finished), and
+    every URL it requested outside the book: the search must work with no network."""
+    browser.events.clear()
+    browser.call("Page.navigate", url=f"{base}search.html?q={urllib.parse.quote(query)}")
+    if not browser.wait_for("Page.loadEventFired", timeout=browser.timeout):
+        return None, []
+    titles = browser.evaluate(SEARCH_RESULTS, timeout=max(browser.timeout, 40.0))
+    outside = [e["params"]["request"]["url"] for e in browser.events if e["method"] == "Network.requestWillBeSent"
+               and not e["params"]["request"]["url"].startswith((base, "data:", "blob:", "about:"))]
+    return titles, outside
+
+
 def pages_of(root: Path) -> list[str]:
     """Every HTML page the reader can reach (not search.html or genindex.html)."""
     skip = {"search.html", "genindex.html", "py-modindex.html"}

@@ -134,7 +134,7 @@ def noise_scale(fn) -> None:
             value = float(got)
         except (TypeError, ValueError):
             fail(ex, f"on {inputs} it returned {got!r}; expected one number, B_noise")
-        small, big = float(np.mean(np.sum(grads ** 2, 1))), float(np.sum(grads.mean(0) ** 2))
+        _small, big = float(np.mean(np.sum(grads ** 2, 1))), float(np.sum(grads.mean(0) ** 2))
         hint = None
         naive = b * float(np.sum(grads.var(axis=0, ddof=1))) / big
         if abs(value / naive - 1) < 1e-6:
