@@ -234,3 +234,21 @@ def test_shared_trunk_has_fewer_parameters_and_learns_both_tasks():
     assert n_single - n_shared == 64 * 32 + 32
     with pytest.raises(ValueError, match="2 heads; got 1"):
         train_multitask(model, X, (A,))
+
+
+def test_fit_with_augmentation_learns_and_is_reproducible():
+    from labs.augment import augment
+    from labs.augmented_training import fit_with_augmentation, predict_labels
+    from labs.models.cnn2d import CNN2d
+
+    x, y, xt, yt = load_digits(flatten=False)
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = fit_with_augmentation(CNN2d(channels=(8, 16, 16), hidden=32), x[:200], y[:200],
+                                      lambda b, rng: augment(b, rng, padding=1, max_degrees=10), epochs=15, lr=1e-2)
+        runs.append(predict_labels(model, xt))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert (runs[0] == yt).mean() > 0.3  # chance is 0.1; 15 short epochs of augmented batches
+    with pytest.raises(ValueError, match="as many labels"):
+        fit_with_augmentation(CNN2d(), x[:3], y[:2])
