@@ -33,7 +33,7 @@ from torch.nn import functional as F
 
 __all__ = ["VOCAB", "DIGIT_WORDS", "CaptionedDigits", "make_captioned_digits", "bag_of_words", "ImageClassifier",
            "TextClassifier", "EarlyFusion", "LateFusion", "CrossAttentionFusion", "DualEncoder", "info_nce",
-           "retrieval_recall_at_k", "train_classifier", "accuracy", "drop_modality"]
+           "retrieval_recall_at_k", "train_classifier", "accuracy", "drop_modality", "slant"]
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 # id 0 is "<none>": a missing word (and a whole missing caption is three of them)
@@ -50,7 +50,7 @@ class CaptionedDigits:
     thresholds: tuple = None  # (ink median, slant terciles): pass them on to the other splits
 
 
-def _slant(images: np.ndarray) -> np.ndarray:
+def slant(images: np.ndarray) -> np.ndarray:
     """Second-moment slant of each 8x8 image: covariance of (row, column) over ink, over row variance."""
     img = images.reshape(-1, 8, 8).astype(np.float64) + 1e-9
     r, c = np.meshgrid(np.arange(8.0), np.arange(8.0), indexing="ij")
@@ -79,12 +79,12 @@ def make_captioned_digits(x, y, seed: int = 0, noise: float = 0.3, p_name: float
                          f"{x.shape} and {y.shape}")
     rng = np.random.default_rng(seed)
     ink = x.sum(1)
-    slant = _slant(x)
+    lean_score = slant(x)
     if thresholds is None:
-        thresholds = (float(np.median(ink)), np.quantile(slant, [1 / 3, 2 / 3]))
+        thresholds = (float(np.median(ink)), np.quantile(lean_score, [1 / 3, 2 / 3]))
     median, terciles = thresholds
     stroke = np.where(ink > median, WORD_ID["bold"], WORD_ID["faint"])
-    lean = np.array([WORD_ID["leaning-right"], WORD_ID["upright"], WORD_ID["leaning-left"]])[np.searchsorted(terciles, slant)]
+    lean = np.array([WORD_ID["leaning-right"], WORD_ID["upright"], WORD_ID["leaning-left"]])[np.searchsorted(terciles, lean_score)]
     u = rng.random(len(y))
     clue = np.where(u < p_name, WORD_ID["zero"] + y,
                     np.where(u < p_name + p_parity, np.where(y % 2 == 0, WORD_ID["even"], WORD_ID["odd"]), WORD_ID["digit"]))
