@@ -1,19 +1,15 @@
-"""Generalisation experiments: L1 against L2, dropout, early stopping, augmentation, domain shift.
+"""Generalisation experiments: L1 against L2, dropout, early stopping, training with augmentation.
 
     result = train_regularised(model, (x, y), (x_val, y_val), epochs=30, l1=1e-3)
     result.history["val_loss"], result.best_epoch, result.best_state   # early stopping
     near_zero_count(model.weight, tol=1e-6)                             # sparsity from L1
-    x_aug = shift_rotate_flip(x, generator, shift=1, degrees=15, flip=False)
 
 L1 is applied as a *proximal* step (soft-thresholding after each gradient step, the
 stochastic form of ISTA), so weights that L1 drives to zero are exactly zero, as the
 lasso's solution is; a plain subgradient of ``|w|`` would leave them jittering around 0.
 L2 is the usual ``l2 * ||w||^2 / 2`` added to the loss (weight decay). Both act on weight
-matrices only, not biases.
-
-``shift_rotate_flip`` is a minimal stand-in for the course's augmentation module
-(chapter 9b's ``labs.augment``): random translation ("crop" after padding), rotation and
-an optional horizontal flip, in one bilinear resampling.
+matrices only, not biases. Augmentations (crop, rotation, flip) are chapter 9b's
+:mod:`labs.augment`; ``train_regularised`` takes one as a function of the batch.
 """
 
 from __future__ import annotations
@@ -24,8 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["soft_threshold", "near_zero_count", "ista_lasso", "train_regularised", "Result", "shift_rotate_flip",
-           "rotate"]
+__all__ = ["soft_threshold", "near_zero_count", "ista_lasso", "train_regularised", "Result"]
 
 
 def soft_threshold(w, threshold: float):
@@ -127,43 +122,3 @@ def train_regularised(model, train, val, *, epochs: int, lr: float = 0.1, optimi
             best, result.best_epoch = val_loss, epoch
             result.best_state = copy.deepcopy(model.state_dict())
     return result
-
-
-def rotate(x, degrees: float):
-    """Rotate a batch of images (N, C, H, W) by ``degrees`` about the centre (bilinear, zeros outside)."""
-    import torch
-
-    angle = torch.full((len(x),), math.radians(degrees), dtype=x.dtype)
-    return _resample(x, angle, torch.zeros(len(x), 2, dtype=x.dtype), torch.ones(len(x), dtype=x.dtype))
-
-
-def _resample(x, angle, shift, flip):
-    import torch
-    import torch.nn.functional as F
-
-    if x.ndim != 4:
-        raise ValueError(f"expected images of shape (N, C, H, W); got shape {tuple(x.shape)}: add a channel axis, x[:, None]")
-    cos, sin = torch.cos(angle), torch.sin(angle)
-    theta = torch.zeros(len(x), 2, 3, dtype=x.dtype)
-    theta[:, 0, 0], theta[:, 0, 1], theta[:, 0, 2] = cos * flip, -sin, shift[:, 0]
-    theta[:, 1, 0], theta[:, 1, 1], theta[:, 1, 2] = sin * flip, cos, shift[:, 1]
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-
-
-def shift_rotate_flip(x, generator, shift: int = 1, degrees: float = 15.0, flip: bool = False):
-    """Random augmentation of a batch (N, C, H, W): a translation of up to ``shift`` pixels each
-    way (padding then cropping back, done as resampling), a rotation of up to ``degrees``, and
-    with ``flip`` a mirror image with probability 1/2. Flipping is only valid when a mirrored
-    example keeps its label: true for most photographs, false for digits (a mirrored 2 is no
-    2), which the chapter measures.
-    """
-    import torch
-
-    n, side = len(x), x.shape[-1]
-    u = torch.rand(n, 4, generator=generator, dtype=x.dtype) * 2 - 1  # four uniform numbers in [-1, 1]
-    angle = u[:, 0] * math.radians(degrees)
-    pixels = torch.round(u[:, 1:3] * shift)  # whole pixels, as a crop would move
-    offset = pixels * 2 / side  # affine_grid's coordinates run from -1 to 1 across the image
-    mirror = torch.where(u[:, 3] < 0, -1.0, 1.0).to(x.dtype) if flip else torch.ones(n, dtype=x.dtype)
-    return _resample(x, angle, offset, mirror)
