@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 
-def _check_single(name: str, x, model_input_ndim: int | None = None):
+def _check_single(name: str, x):
     import torch
 
     if not torch.is_tensor(x):
