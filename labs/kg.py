@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Graph", "geography_graph", "split_triples", "filtered_tail_ranks", "mrr", "hits_at",
-           "PathRules", "train_transe", "facts_about"]
+__all__ = ["Graph", "geography_graph", "split_triples", "filtered_tail_ranks", "mrr", "hits_at", "FactPrompts",
+           "PathRules", "train_transe"]
 
 
 @dataclass
@@ -236,12 +236,66 @@ def train_transe(train, num_entities: int, num_relations: int, *, embedding_dim:
     return model.eval(), losses
 
 
-def facts_about(graph: Graph, entity: int, known, hops: int = 2) -> list:
-    """The triples of ``known`` reached from ``entity`` by following edges forward, up to ``hops`` steps (a retriever)."""
-    known = _check_triples(known, "known")
-    frontier, found = {int(entity)}, []
-    for _ in range(hops):
-        step = [tuple(int(v) for v in row) for row in known if int(row[0]) in frontier]
-        found.extend(t for t in step if t not in found)
-        frontier = {t for _, _, t in step}
-    return found
+class FactPrompts:
+    """Questions about a graph as token ids for a small GPT, with or without retrieved facts in front.
+
+        prompts = FactPrompts(graph, store, paths={city_language: (city_in, language_of)})
+        x, y = prompts.encode(questions, with_facts=True)   # x (N, context_length) ids, y (N,) answer ids
+
+    Token ids: entity ``e`` is ``e``, relation ``r`` is ``num_entities + r``, then ``QUESTION``,
+    ``END`` (after each fact) and ``PAD`` (on the left). A prompt with facts reads
+    ``h r1 x END x r2 t END h r QUESTION`` and its answer is ``t``; without facts it is
+    ``h r QUESTION``. The retriever (:meth:`retrieve`) follows the path of relations given for
+    the question's relation (a rule, such as :class:`PathRules` mines) through ``store``, one
+    edge at a time, so the answer is in the prompt exactly when the graph holds that path.
+    """
+
+    def __init__(self, graph: Graph, store, paths: dict, context_length: int = 11):
+        self.graph, self.store, self.context_length = graph, _check_triples(store, "store"), int(context_length)
+        self.paths = {int(r): tuple(int(step) for step in path) for r, path in paths.items()}
+        self._next = {}
+        for h, r, t in self.store:
+            self._next.setdefault((int(h), int(r)), int(t))  # the first tail: the graph's relations here are functions
+        E, R = graph.num_entities, graph.num_relations
+        self.QUESTION, self.END, self.PAD = E + R, E + R + 1, E + R + 2
+        self.vocab_size = E + R + 3
+        kinds = [name.rsplit("_", 1)[0] for name in graph.entities]  # "city_3" -> "city"
+        self.groups = [np.array([i for i, k in enumerate(kinds) if k == kind]) for kind in sorted(set(kinds))]
+
+    def retrieve(self, head: int, relation: int) -> list:
+        """The facts along ``paths[relation]`` from ``head``, as far as ``store`` has them."""
+        if int(relation) not in self.paths:
+            raise KeyError(f"FactPrompts has no retrieval path for relation {self.graph.relations[int(relation)]!r}; "
+                           f"it has paths for {[self.graph.relations[r] for r in self.paths]}")
+        facts, node = [], int(head)
+        for step in self.paths[int(relation)]:
+            if (node, step) not in self._next:
+                break
+            facts.append((node, step, self._next[node, step]))
+            node = self._next[node, step]
+        return facts
+
+    def prompt(self, head: int, relation: int, facts=()) -> list:
+        tokens = [tok for h, r, t in facts for tok in (h, self.graph.num_entities + r, t, self.END)]
+        tokens += [int(head), self.graph.num_entities + int(relation), self.QUESTION]
+        if len(tokens) > self.context_length:
+            raise ValueError(f"FactPrompts: {len(facts)} facts and the question take {len(tokens)} tokens, more than "
+                             f"context_length={self.context_length}: raise it")
+        return [self.PAD] * (self.context_length - len(tokens)) + tokens
+
+    def encode(self, questions, with_facts: bool):
+        """``(x, y)``: one prompt per question triple (its tail is the answer), int64."""
+        questions = _check_triples(questions, "questions")
+        rows = [self.prompt(h, r, self.retrieve(h, r) if with_facts else ()) for h, r, _ in questions]
+        return np.array(rows, dtype=np.int64).reshape(len(questions), self.context_length), questions[:, 2].copy()
+
+    def rename(self, x, y, rng):
+        """The same prompts in a made-up world: entities permuted at random within their kind (cities among cities, ...).
+
+        Facts and answers stay consistent inside each prompt, but no longer match the real
+        graph, so a model trained on renamed prompts can answer them only by reading the facts.
+        """
+        table = np.arange(self.vocab_size)
+        for group in self.groups:
+            table[group] = rng.permutation(group)
+        return table[x], table[y]

@@ -11,7 +11,7 @@ from hypothesis import strategies as hst
 from sklearn.metrics import label_ranking_average_precision_score, top_k_accuracy_score
 
 import labs.scratch as st
-from labs.kg import (PathRules, facts_about, filtered_tail_ranks, geography_graph, hits_at, mrr, split_triples,
+from labs.kg import (PathRules, filtered_tail_ranks, geography_graph, hits_at, mrr, split_triples,
                      train_transe)
 from labs.models import transe as torch_transe
 from labs.scratch.models import transe as numpy_transe
@@ -154,10 +154,29 @@ def test_transe_learns_held_out_facts_better_than_chance_and_splits_are_disjoint
     assert mrr(ranks) > 3 * chance
 
 
-def test_facts_about_follows_edges_forward():
-    g = geography_graph(n_countries=3, cities_per_country=2, seed=0)
-    city = g.entities.index("city_0")
-    names = {g.name(t) for t in facts_about(g, city, g.triples, hops=2)}
-    country = next(t for h, r, t in names if r == "city_in")
-    assert (country, "language_of", next(t for h, r, t in names if r == "city_language")) in names
-    assert {h for h, _, _ in names} == {"city_0", country}
+def test_fact_prompts_hold_the_answer_only_with_facts_and_renaming_keeps_them_consistent():
+    from labs.kg import FactPrompts
+
+    g = geography_graph(n_countries=4, cities_per_country=2, seed=0)
+    base = [g.relations.index(r) for r in ("city_in", "country_in", "language_of")]
+    store = g.triples[np.isin(g.triples[:, 1], base)]
+    rel = g.relations.index
+    prompts = FactPrompts(g, store, {rel("city_language"): (rel("city_in"), rel("language_of"))})
+    questions = g.triples[g.triples[:, 1] == g.relations.index("city_language")]
+    x, y = prompts.encode(questions, with_facts=True)
+    assert x.shape == (len(questions), 11) and (x[:, -1] == prompts.QUESTION).all()
+    assert all(answer in row[:-3] for row, answer in zip(x, y))  # the answer is among the retrieved facts
+    closed, _ = prompts.encode(questions, with_facts=False)
+    assert all(answer not in row for row, answer in zip(closed, y))
+    renamed_x, renamed_y = prompts.rename(x, y, np.random.default_rng(0))
+    kind = np.array([e.split("_")[0] for e in g.entities] + ["special"] * (prompts.vocab_size - g.num_entities))
+    assert (kind[renamed_x] == kind[x]).all() and (kind[renamed_y] == kind[y]).all()  # cities stay cities, ...
+    for row, answer, new_row, new_answer in zip(x, y, renamed_x, renamed_y):
+        assert list(new_row).index(new_answer) == list(row).index(answer)  # the answer sits where it sat
+    assert all(row[-3] == h and len(prompts.retrieve(h, r)) == 2 for row, (h, r, _) in zip(x, questions))
+    with pytest.raises(ValueError, match="more than context_length=5"):
+        FactPrompts(g, store, prompts.paths, context_length=5).encode(questions, with_facts=True)
+    with pytest.raises(KeyError, match="no retrieval path for relation 'city_in'"):
+        prompts.retrieve(0, rel("city_in"))
+    missing = FactPrompts(g, store[store[:, 1] != rel("language_of")], prompts.paths)  # the second hop is gone
+    assert len(missing.retrieve(questions[0, 0], questions[0, 1])) == 1
