@@ -114,3 +114,45 @@ def test_a_small_encoder_decoder_learns_to_reverse_digits():
     src = torch.randint(0, 5, (200, 4), generator=g)
     exact = (greedy_decode(m, src, bos=1, max_new_tokens=4) == src.flip(1) + 2).all(1).float().mean()
     assert exact > 0.9
+
+
+def test_the_numpy_twin_matches_pytorch_forward_maps_decoding_and_gradients_in_float64():
+    import labs.scratch as st
+    from labs.scratch.models import seq2seq as numpy_seq2seq
+
+    m = model()
+    previous = st.get_default_dtype()
+    st.set_default_dtype(st.float64)
+    try:
+        twin = numpy_seq2seq.Seq2Seq(m.config)
+    finally:
+        st.set_default_dtype(previous)
+    assert list(twin.state_dict()) == list(m.state_dict())
+    twin.load_state_dict(m.state_dict())
+    src, tgt = ids(3, 6, 11, 0), ids(3, 7, 9, 1)
+    s, t = st.tensor(src.numpy()), st.tensor(tgt.numpy())
+    logits, twin_logits = m(src, tgt), twin(s, t)
+    np.testing.assert_allclose(twin_logits.numpy(), logits.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(twin.cross_attention_maps(s, t).numpy(), m.cross_attention_maps(src, tgt).numpy(), atol=1e-12)
+    np.testing.assert_array_equal(numpy_seq2seq.greedy_decode(twin, s, 1, 7).numpy(), greedy_decode(m, src, 1, 7).numpy())
+    weights = torch.randn(logits.shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    (logits * weights).sum().backward()
+    (twin_logits * st.tensor(weights.numpy())).sum().backward()
+    twin_params = dict(twin.named_parameters())
+    for name, p in m.named_parameters():
+        np.testing.assert_allclose(twin_params[name].grad.numpy(), p.grad.numpy(), rtol=1e-8, atol=1e-10, err_msg=name)
+
+
+def test_the_numpy_cross_attention_passes_a_central_difference_check():
+    import labs.scratch as st
+    from labs.scratch.models import seq2seq as numpy_seq2seq
+
+    st.set_default_dtype(st.float64)
+    try:
+        st.manual_seed(0)
+        cross = numpy_seq2seq.CrossAttention(Seq2SeqConfig(5, 5, 4, 4, n_head=2, n_embd=4).block_config(causal=True))
+    finally:
+        st.set_default_dtype(st.float32)
+    rng = np.random.default_rng(0)
+    x, memory = (st.tensor(rng.normal(size=shape), requires_grad=True) for shape in ((2, 3, 4), (2, 5, 4)))
+    assert st.gradcheck(lambda x, memory: cross(x, memory), (x, memory)) is True

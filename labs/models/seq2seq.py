@@ -15,42 +15,22 @@ positions each output token read: the alignment of a translation.
 
 Source sequences of one batch have one length (the tasks here are fixed-length); the
 target's padding comes after its end-of-sequence token, so the causal mask keeps it from
-every position that is scored.
+every position that is scored. The NumPy twin, ``labs/scratch/models/seq2seq.py``, is this
+file line for line on ``labs.scratch``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from labs.models.gpt import MLP, Block, CausalSelfAttention, GPTConfig
+from labs.models.seq2seq_config import Seq2SeqConfig
 
 __all__ = ["Seq2SeqConfig", "Seq2Seq", "CrossAttention", "DecoderBlock", "greedy_decode"]
-
-
-@dataclass(frozen=True)
-class Seq2SeqConfig:
-    """The sizes of a :class:`Seq2Seq`; ``n_layer`` blocks in the encoder and as many in the decoder."""
-
-    src_vocab_size: int
-    tgt_vocab_size: int
-    src_block_size: int
-    tgt_block_size: int
-    n_layer: int = 1
-    n_head: int = 4
-    n_embd: int = 64
-    dropout: float = 0.0
-    bias: bool = True
-
-    def block_config(self, causal: bool) -> GPTConfig:
-        """The GPT configuration of one encoder (``causal=False``) or decoder block; it checks the sizes."""
-        return GPTConfig(vocab_size=max(self.src_vocab_size, self.tgt_vocab_size),
-                         block_size=max(self.src_block_size, self.tgt_block_size), n_layer=self.n_layer,
-                         n_head=self.n_head, n_embd=self.n_embd, dropout=self.dropout, bias=self.bias, causal=causal)
 
 
 class CrossAttention(nn.Module):
@@ -131,7 +111,7 @@ class Seq2Seq(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def _ids(self, idx, name: str, vocab: int, block: int):
-        if not torch.is_tensor(idx) or idx.ndim != 2 or idx.is_floating_point():
+        if not hasattr(idx, "ndim") or idx.ndim != 2 or "int" not in str(idx.dtype):  # ids, in either engine
             raise TypeError(f"Seq2Seq expects {name} as an integer tensor of shape (B, length); got "
                             f"{type(idx).__name__} of shape {tuple(getattr(idx, 'shape', ()))}")
         if idx.shape[1] > block:
