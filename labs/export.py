@@ -22,12 +22,16 @@ tensors and plain containers; never pass ``weights_only=False`` for a file you d
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
+import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
-__all__ = ["GPTLogits", "batch_axis", "save_weights", "load_weights", "export_tolerance", "RunsOnLoad", "LOAD_LOG"]
+__all__ = ["GPTLogits", "quiet_exporter", "batch_axis", "save_weights", "load_weights", "export_tolerance", "RunsOnLoad", "LOAD_LOG"]
 
 
 class GPTLogits(nn.Module):
@@ -47,6 +51,23 @@ class GPTLogits(nn.Module):
         for layer, block in enumerate(g.transformer.h):
             x = block(x, None, layer)
         return g.lm_head(g.transformer.ln_f(x))  # (B, T, V)
+
+
+@contextlib.contextmanager
+def quiet_exporter():
+    """Silence the exporters' log lines, prints and warnings for the block (a failed export prints its
+    whole graph; the ONNX exporter reports each step). Exceptions still propagate."""
+    loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict) if name.startswith("torch")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def batch_axis(max_batch: int = 1024):
