@@ -32,8 +32,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SpeculativeResult", "acceptance_probability", "residual_distribution", "speculative_step_distribution",
+__all__ = ["DRAFT_RECIPE", "SpeculativeResult", "acceptance_probability", "residual_distribution", "speculative_step_distribution",
            "speculative_generate", "expected_tokens_per_round", "expected_speedup"]
+
+
+def _draft_recipe():
+    from labs.char_gpt import Recipe
+
+    # Chapter 7's recipe with one layer, two heads and 48 channels, trained for 400 steps: about a
+    # third of the target's parameters and a few seconds on one CPU core.
+    return Recipe(n_layer=1, n_head=2, n_embd=48, steps=400, eval_every=400, val_chars=10_000)
+
+
+DRAFT_RECIPE = _draft_recipe()
 
 
 def _distribution(p, name: str) -> np.ndarray:
