@@ -159,7 +159,7 @@ def test_the_port_is_released_and_a_busy_port_is_a_clear_error():
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
     with pytest.raises(RuntimeError, match="not running"):
-        srv.port
+        _ = srv.port
 
 
 def test_the_server_stops_after_an_exception_in_the_block():
