@@ -89,7 +89,7 @@ def chi_square_p_value(counts, expected_probs, n):
 
 def test_sampled_sequences_follow_the_target_distribution():
     target, draft = tiny_gpt(0, n_layer=2), tiny_gpt(1)
-    prompt, n_new, vocab, runs = [0, 2], 3, 3, 1500
+    prompt, n_new, vocab, runs = [0, 2], 3, 3, 1000
     p_target = exact_sequence_probs(target, prompt, n_new, vocab)
     p_draft = exact_sequence_probs(draft, prompt, n_new, vocab)
     counts, accepted, tested = {}, 0, 0
