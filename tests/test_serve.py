@@ -145,7 +145,7 @@ def test_load_test_is_bounded_and_counts_requests():
     with server(batching=True, max_wait_ms=2) as srv:
         result = load_test(srv.url + "/predict", lambda i: good(i), concurrency=4, duration_s=0.3)
     assert result.errors == 0 and result.requests > 0
-    assert 0.3 <= result.duration_s < 5
+    assert 0.3 <= result.duration_s < 15          # no request starts after the deadline; each waits at most 10 s
     assert result.percentile(50) <= result.percentile(99) <= max(result.latencies)
 
 
