@@ -39,6 +39,7 @@ class Ratings:
     num_items: int
     true_scores: np.ndarray    # (num_users, num_items): mu + P Q^T, the noiseless ratings
     rank: int                  # rank of P Q^T
+    noise: float               # standard deviation of the rating noise
 
 
 def make_ratings(num_users: int = 300, num_items: int = 200, rank: int = 3, per_user: int = 30, noise: float = 0.3,
@@ -72,7 +73,7 @@ def make_ratings(num_users: int = 300, num_items: int = 200, rank: int = 3, per_
         items.append(np.sort(chosen))
     users, items = np.concatenate(users).astype(np.int64), np.concatenate(items).astype(np.int64)
     ratings = mu + taste[users, items] + rng.normal(0.0, noise, len(users))
-    return Ratings(users, items, ratings, num_users, num_items, mu + taste, rank)
+    return Ratings(users, items, ratings, num_users, num_items, mu + taste, rank, noise)
 
 
 def train_test_split_ratings(data: Ratings, test_fraction: float = 0.2, seed: int = 0):
