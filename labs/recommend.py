@@ -23,7 +23,7 @@ import dataclasses
 
 import numpy as np
 
-__all__ = ["Ratings", "make_ratings", "train_test_split_ratings", "to_matrix", "fit_matrix_factorization", "matrix_factorization_loss", "fit_implicit",
+__all__ = ["Ratings", "make_ratings", "train_test_split_ratings", "to_matrix", "fit_matrix_factorization", "matrix_factorization_loss", "fit_implicit", "implicit_loss",
            "fold_in_user", "rmse", "recall_at_k", "ndcg_at_k", "popularity_scores", "truncated_svd_scores",
            "effective_rank"]
 
@@ -39,6 +39,7 @@ class Ratings:
     num_items: int
     true_scores: np.ndarray    # (num_users, num_items): mu + P Q^T, the noiseless ratings
     rank: int                  # rank of P Q^T
+    noise: float               # standard deviation of the rating noise
 
 
 def make_ratings(num_users: int = 300, num_items: int = 200, rank: int = 3, per_user: int = 30, noise: float = 0.3,
@@ -72,7 +73,7 @@ def make_ratings(num_users: int = 300, num_items: int = 200, rank: int = 3, per_
         items.append(np.sort(chosen))
     users, items = np.concatenate(users).astype(np.int64), np.concatenate(items).astype(np.int64)
     ratings = mu + taste[users, items] + rng.normal(0.0, noise, len(users))
-    return Ratings(users, items, ratings, num_users, num_items, mu + taste, rank)
+    return Ratings(users, items, ratings, num_users, num_items, mu + taste, rank, noise)
 
 
 def train_test_split_ratings(data: Ratings, test_fraction: float = 0.2, seed: int = 0):
@@ -150,14 +151,19 @@ def fit_implicit(model, interactions: np.ndarray, engine, steps: int = 200, lr: 
     optimizer = engine.optim.Adam(model.parameters(), lr=lr)
     losses = []
     for _ in range(steps):
-        err = model.scores() - target
-        penalty = (model.user_factors.weight ** 2).sum() + (model.item_factors.weight ** 2).sum()
-        loss = (weight * err ** 2).mean() + l2 * penalty / interactions.size
+        loss = implicit_loss(model, target, weight, l2)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(float(loss.item()))
     return losses
+
+
+def implicit_loss(model, target, weight, l2: float):
+    """``mean((1 + alpha y) (y_hat - y)^2) + l2 (||P||^2 + ||Q||^2) / cells`` over every cell (``weight = 1 + alpha y``)."""
+    err = model.scores() - target
+    penalty = (model.user_factors.weight ** 2).sum() + (model.item_factors.weight ** 2).sum()
+    return (weight * err ** 2).mean() + l2 * penalty / err.numel()
 
 
 def fold_in_user(item_factors, items, ratings, offsets, l2: float = 0.1) -> np.ndarray:

@@ -18,7 +18,7 @@ def stub(*args, **kwargs):
     raise NotImplementedError("Exercise 9b.x: not yet")
 
 
-@pytest.mark.parametrize("grader", [ch09b.ndcg_at_k, ch09b.iou, ch09b.info_nce])
+@pytest.mark.parametrize("grader", [ch09b.ndcg_at_k, ch09b.iou, ch09b.info_nce, ch09b.survival_by_class])
 def test_a_stub_passes_through(grader):
     with pytest.raises(NotImplementedError, match="Exercise 9b.x"):
         grader(stub)
@@ -105,3 +105,19 @@ def test_info_nce_accepts_the_reference_and_names_the_slips(capsys):
         ch09b.info_nce(lambda a, b, t: info_nce_right(a, b, t).item())
     with pytest.raises(ExerciseFailed, match="no gradient"):
         ch09b.info_nce(lambda a, b, t: info_nce_right(a.detach(), b.detach(), t))
+
+
+def survival_right(predict, images, labels, transform, num_classes):
+    pred = predict(transform(images))
+    return np.array([(pred[labels == k] == k).mean() if (labels == k).any() else np.nan for k in range(num_classes)])
+
+
+def test_survival_accepts_the_reference_and_names_the_slips(capsys):
+    ch09b.survival_by_class(survival_right)
+    assert "passed" in capsys.readouterr().out
+    with pytest.raises(ExerciseFailed, match="apply transform"):
+        ch09b.survival_by_class(lambda p, x, y, t, n: survival_right(p, x, y, lambda b: b, n))
+    with pytest.raises(ExerciseFailed, match="one value per class"):
+        ch09b.survival_by_class(lambda p, x, y, t, n: survival_right(p, x, y, t, n)[:4])
+    with pytest.raises(ExerciseFailed):   # one mean over all images is not per class
+        ch09b.survival_by_class(lambda p, x, y, t, n: np.full(n, (p(t(x)) == y).mean()))

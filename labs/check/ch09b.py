@@ -14,7 +14,7 @@ import numpy as np
 
 from labs.check import call_student, expect_close, fail, passed
 
-__all__ = ["ndcg_at_k", "iou", "info_nce"]
+__all__ = ["ndcg_at_k", "iou", "info_nce", "survival_by_class"]
 
 
 # --------------------------------------------------------------------------- Exercise 9b.1
@@ -150,3 +150,48 @@ def info_nce(fn) -> None:
             fail(ex, f"for {inputs} the loss has no gradient with respect to both embeddings",
                  "compute it from the input tensors with torch operations, without detach()")
     passed(ex, "symmetric cross-entropy on the diagonal of the similarity matrix over the temperature")
+
+
+# --------------------------------------------------------------------------- Exercise 9b.4
+
+
+def _reference_survival(predict, images, labels, transform, num_classes):
+    pred = np.asarray(predict(transform(images)))
+    return np.array([(pred[labels == k] == k).mean() if np.any(labels == k) else np.nan for k in range(num_classes)])
+
+
+def survival_by_class(fn) -> None:
+    """``fn(predict, images, labels, transform, num_classes)``: per class, the fraction of transformed
+    images that ``predict`` still assigns to their own label (NaN for a class with no image)."""
+    ex = "Exercise 9b.4"
+    rng = np.random.default_rng(0)
+    images = rng.random((40, 1, 4, 4))
+    labels = np.repeat(np.arange(4), 10)
+    labels[-3:] = 0                                    # unequal class sizes: a mean over all images is wrong
+
+    def predict(batch):                                # "classifies" by the brightest quadrant, deterministic
+        q = np.stack([batch[:, 0, :2, :2].sum((1, 2)), batch[:, 0, :2, 2:].sum((1, 2)),
+                      batch[:, 0, 2:, :2].sum((1, 2)), batch[:, 0, 2:, 2:].sum((1, 2))], axis=1)
+        return q.argmax(1)
+
+    def mirror(batch):
+        return batch[..., ::-1].copy()
+
+    for transform, what in ((mirror, "a left-right flip"), (lambda b: b.copy(), "no change")):
+        expected = _reference_survival(predict, images, labels, transform, 5)
+        inputs = f"40 random 4x4 images in 4 classes (class 0 has 13), {what}, num_classes=5"
+        got = call_student(ex, fn, (predict, images.copy(), labels.copy(), transform, 5), inputs=inputs)
+        hint = None
+        try:
+            g = np.asarray(got, dtype=float)
+            untransformed = _reference_survival(predict, images, labels, lambda b: b, 5)
+            if g.shape == expected.shape and np.allclose(g, untransformed, equal_nan=True) and not np.allclose(
+                    expected, untransformed, equal_nan=True):
+                hint = "apply transform to the images before predicting: this is the accuracy on the originals"
+            elif g.shape == (4,):
+                hint = "return one value per class in range(num_classes), NaN for a class with no image"
+        except (TypeError, ValueError):
+            pass
+        expect_close(ex, np.nan_to_num(np.asarray(got, dtype=float), nan=-1.0), np.nan_to_num(expected, nan=-1.0),
+                     what="per-class survival (NaN shown as -1)", inputs=inputs, rtol=1e-12, hint=hint)
+    passed(ex, "per class, the share of transformed images still given their own label")
