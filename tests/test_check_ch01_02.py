@@ -70,6 +70,7 @@ def test_distillation_flops(capsys):
         (lambda nt, ns, dt, dd: 6 * ns * dd, "only the student"),
         (lambda nt, ns, dt, dd: 6 * nt * dt + 6 * ns * dd, "forward pass"),
         (lambda nt, ns, dt, dd: 6 * nt * dt, "6 N D to train the teacher"),
+        (lambda nt, ns, dt, dd: 6 * nt * dt + 6 * nt * dd + 6 * ns * dd, "forward pass only"),
     ],
 )
 def test_distillation_flops_catches(wrong, says):
