@@ -42,7 +42,7 @@ OPTION = re.compile(r"^:(?P<key>[\w-]+):\s*(?P<value>.*?)\s*$")
 TARGET = re.compile(r"^\((?P<label>[^()\s]+)\)=\s*$")
 EQ_CLOSE = re.compile(r"^(?P<body>.*?)\$\$\s*\((?P<label>[^()\s]+)\)\s*$")
 HEADING = re.compile(r"^(?P<hashes>#{1,6})\s+(?P<title>.+?)\s*#*\s*$")
-EXERCISE_LABEL = re.compile(r"^ex-(?P<chapter>\d+)-(?P<number>\d+)$")
+EXERCISE_LABEL = re.compile(r"^ex-(?P<chapter>\d+)(?P<part>[a-z]?)-(?P<number>\d+)$")
 MD_LINK = re.compile(r"(?<!!)\[(?P<text>[^\]]*)\]\((?P<target>[^)\s]+)\)")
 TITLE_TEXT = re.compile(r"`([^`]*)`|\*\*?([^*]+)\*\*?")
 
@@ -82,12 +82,13 @@ def code_hash(nb: dict) -> str:
 
 
 def chapter_number(docpath: str) -> str:
-    """The number the book gives a notebook: ``chapters/03_x`` is "3", ``book/mistakes/ch03`` is "M3"."""
+    """The number the book gives a notebook: ``chapters/03_x`` is "3", ``chapters/09a_x`` (a chapter
+    split into parts) is "9a", ``book/mistakes/ch03`` is "M3" and ``book/mistakes/ch09a`` is "M9a"."""
     name = Path(docpath).name
-    if m := re.match(r"^(\d+)_", name):
-        return str(int(m[1]))
-    if m := re.match(r"^ch(\d+)$", name):
-        return f"M{int(m[1])}"
+    if m := re.match(r"^(\d+)([a-z]?)_", name):
+        return f"{int(m[1])}{m[2]}"
+    if m := re.match(r"^ch(\d+)([a-z]?)$", name):
+        return f"M{int(m[1])}{m[2]}"
     raise EditionError(f"{docpath}: cannot tell its chapter number (expected NN_slug or chNN)")
 
 
@@ -165,7 +166,7 @@ class Book:
                     label = m["label"] if m else option["value"]
                     self._add(label, Reference(docpath, f"{chapter_number(docpath)}.{equations}"))
                 if (m := OPTION.match(line)) and m["key"] == "label" and (ex := EXERCISE_LABEL.match(m["value"])):
-                    self._add(m["value"], Reference(docpath, f"Exercise {int(ex['chapter'])}.{int(ex['number'])}"))
+                    self._add(m["value"], Reference(docpath, f"Exercise {int(ex['chapter'])}{ex['part']}.{int(ex['number'])}"))
 
     def _add(self, label: str, ref: Reference) -> None:
         if label in self.labels:

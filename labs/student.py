@@ -27,7 +27,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-BEGIN = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION\s+(?P<id>Exercise \d+\.\d+)(?::\s*(?P<task>.*?))?\s*$")
+BEGIN = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION\s+(?P<id>Exercise \d+[a-z]?\.\d+)(?::\s*(?P<task>.*?))?\s*$")
 END = re.compile(r"^[ \t]*### END SOLUTION\s*$")
 
 

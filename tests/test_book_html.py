@@ -22,21 +22,25 @@ import book_html
 
 LABEL = re.compile(r"^:label:\s*(\S+)\s*$", re.MULTILINE)
 EXERCISE_DIRECTIVE = re.compile(r"^`{3,}\{exercise\}", re.MULTILINE)  # three or more backticks (four when the statement holds code)
-SOLUTION = re.compile(r"### BEGIN SOLUTION (Exercise \d+\.\d+)")
+SOLUTION = re.compile(r"### BEGIN SOLUTION (Exercise \d+[a-z]?\.\d+)")
 GRADER_CALL = re.compile(r"labs\.check\.(ch\d+)\.(\w+)\(")
-GRADER_NAME = re.compile(r"\"(Exercise \d+\.\d+)\"")
+GRADER_NAME = re.compile(r"\"(Exercise \d+[a-z]?\.\d+)\"")
 
 
 def test_exercise_number_from_label():
-    assert book_html.exercise_number("ex-5-3") == (5, 3)
-    assert book_html.exercise_number("ex-12-10") == (12, 10)
+    assert book_html.exercise_number("ex-5-3") == ("5", 3)
+    assert book_html.exercise_number("ex-12-10") == ("12", 10)
+    assert book_html.exercise_number("ex-9a-2") == ("9a", 2)
+    assert book_html.exercise_number("ex-09b-2") == ("9b", 2)
+    assert book_html.exercise_number("ex-9ab-2") is None
     assert book_html.exercise_number("exercise-5") is None
     assert book_html.exercise_number("ex-5-3-b") is None
 
 
 def test_chapter_number_from_document_name():
-    assert book_html.chapter_number("chapters/05_cnn") == 5
-    assert book_html.chapter_number("chapters/12_scale") == 12
+    assert book_html.chapter_number("chapters/05_cnn") == "5"
+    assert book_html.chapter_number("chapters/12_scale") == "12"
+    assert book_html.chapter_number("chapters/09a_applications_text") == "9a"
     assert book_html.chapter_number("book/mistakes/ch05") is None
     assert book_html.chapter_number("book/intro") is None
 
@@ -57,12 +61,15 @@ def test_renumber_titles_exercises_from_labels_and_equations_per_chapter():
             "displaymath": {"equation-b": (23,), "equation-a": (22,)},
         },
         "book/notation": {"displaymath": {"equation-n": (40,)}},
+        "chapters/09a_text": {"exercise": {"ex-9a-1": (25,)}, "displaymath": {"equation-c": (41,)}},
     })
     changed = book_html.renumber(None, env)
-    assert env.toc_fignumbers["chapters/05_cnn"]["exercise"] == {"ex-5-1": (5, 1), "ex-5-2": (5, 2)}
-    assert env.toc_fignumbers["chapters/05_cnn"]["displaymath"] == {"equation-b": (5, 2), "equation-a": (5, 1)}
+    assert env.toc_fignumbers["chapters/05_cnn"]["exercise"] == {"ex-5-1": ("5", 1), "ex-5-2": ("5", 2)}
+    assert env.toc_fignumbers["chapters/05_cnn"]["displaymath"] == {"equation-b": ("5", 2), "equation-a": ("5", 1)}
     assert env.toc_fignumbers["book/notation"]["displaymath"] == {"equation-n": (1,)}
-    assert sorted(changed) == ["book/notation", "chapters/05_cnn"]
+    assert env.toc_fignumbers["chapters/09a_text"]["exercise"] == {"ex-9a-1": ("9a", 1)}
+    assert env.toc_fignumbers["chapters/09a_text"]["displaymath"] == {"equation-c": ("9a", 1)}
+    assert sorted(changed) == ["book/notation", "chapters/05_cnn", "chapters/09a_text"]
     assert book_html.renumber(None, env) == []  # a second pass changes nothing
 
 
@@ -71,6 +78,8 @@ def test_renumber_rejects_a_label_outside_the_scheme_or_in_the_wrong_chapter():
         book_html.renumber(None, _Env({"chapters/05_cnn": {"exercise": {"stride": (1,)}}}))
     with pytest.raises(ValueError, match="relabel it ex-5-1"):
         book_html.renumber(None, _Env({"chapters/05_cnn": {"exercise": {"ex-4-1": (1,)}}}))
+    with pytest.raises(ValueError, match="relabel it ex-9b-1"):
+        book_html.renumber(None, _Env({"chapters/09b_vision": {"exercise": {"ex-9a-1": (1,)}}}))
 
 
 def _exercises(nb):

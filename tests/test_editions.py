@@ -120,6 +120,19 @@ def test_a_math_directive_is_numbered_like_a_labelled_equation(tmp_path):
     assert "$$\nb = 1\n\\tag{9.2}\n$$" in text and "See (9.2) and CNN (a net)." in text
 
 
+def test_a_chapter_part_numbers_its_equations_and_exercises_with_its_letter(tmp_path):
+    """Chapters 9-12 are split in two notebooks (chapters/09a_..., 09b_...): part 9a's
+    equations are (9a.1), ... and its exercises Exercise 9a.1, ..."""
+    exercise = EXERCISE_MD.replace("ex-9-1", "ex-9a-1").replace("eq-demo", "eq-a")
+    nb = _nb("# 9a. Part\n\n$$\na\n$$ (eq-a)\n\nSee {eq}`eq-a`.", exercise)
+    bib = tmp_path / "refs.bib"
+    bib.write_text(BIB, encoding="utf-8")
+    book = Book.from_notebooks({"chapters/09a_part": nb}, bib, "https://github.com/o/r")
+    text = _markdown(notebook_edition(nb, "chapters/09a_part", book, {}))
+    assert "a\n\\tag{9a.1}\n$$" in text and "See (9a.1)." in text
+    assert "**Exercise 9a.1: Square it**" in text
+
+
 def test_directives_become_titles_and_quotes(demo):
     nb, book = demo
     text = _markdown(notebook_edition(nb, "chapters/09_demo", book, VALUES))

@@ -47,6 +47,12 @@ def test_marker_without_task_gets_a_default_message():
     assert "Exercise 2.3: write your solution here" in text
 
 
+def test_a_chapter_part_marks_its_exercises_with_its_letter():
+    text, found = strip_solutions("### BEGIN SOLUTION Exercise 10b.2: sum the shards\nx = 1\n### END SOLUTION")
+    assert [s.exercise for s in found] == ["Exercise 10b.2"]
+    assert "Exercise 10b.2: sum the shards" in text and "x = 1" not in text
+
+
 @pytest.mark.parametrize(
     "bad, message",
     [

@@ -223,16 +223,16 @@ async () => {
 
   // exercise numbers: the label ex-N-M and the box's title
   for (const el of article.querySelectorAll('.exercise[id^="ex-"]')) {
-    const label = el.id.match(/^ex-(\d+)-(\d+)$/);
+    const label = el.id.match(/^ex-(\d+[a-z]?)-(\d+)$/);
     const titleText = (el.querySelector('.admonition-title') || el).textContent.trim();
-    const shown = titleText.match(/^Exercise\s+([\d.]+)/);
+    const shown = titleText.match(/^Exercise\s+([\da-z.]+)/);
     if (label && (!shown || shown[1] !== `${label[1]}.${label[2]}`)) {
       add('exercise-number', `box ${el.id} is titled "${titleText.slice(0, 60)}", want "Exercise ${label[1]}.${label[2]}"`);
     }
   }
 
   // equation numbers per chapter, read from the chapter's title "N. ..."
-  const chapter = heading && heading.textContent.trim().match(/^(\d+)\.\s/);
+  const chapter = heading && heading.textContent.trim().match(/^(\d+[a-z]?)\.\s/);
   if (chapter) {
     let expected = 1;
     for (const el of article.querySelectorAll('.eqno')) {

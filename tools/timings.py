@@ -1,6 +1,8 @@
 """Execute every notebook of the book once, in book order, and record its wall time.
 
     make timings        (or: .venv/bin/python tools/timings.py)
+    .venv/bin/python tools/timings.py chapters/09a_applications_text.ipynb ...
+                        re-time only these notebooks; the other rows keep their last measurement
 
 Writes book/timings.md, the table the book shows and tests/test_guards.py reads.
 Run it on the reference machine (2 CPU cores, no GPU, LABS_PROFILE=cpu) after a
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -33,12 +36,33 @@ def run(path: Path) -> float:
     return time.perf_counter() - start
 
 
-def main() -> int:
+def previous_rows() -> dict[str, float]:
+    """The rows of the table as it stands: notebook -> seconds."""
+    if not TABLE.exists():
+        return {}
+    found = re.findall(r"^\| `([^`]+)` \| ([0-9.]+) \|$", TABLE.read_text(encoding="utf-8"), re.MULTILINE)
+    return {rel: float(seconds) for rel, seconds in found}
+
+
+def main(only: list[str] | None = None) -> int:
     os.environ.setdefault("LABS_PROFILE", "cpu")
+    book = toc_notebooks()
+    known = {path.relative_to(ROOT).as_posix() for path in book}
+    only = [Path(o).as_posix() for o in only or []]
+    if unknown := [o for o in only if o not in known]:
+        print(f"not notebooks of the book (_toc.yml): {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    before = previous_rows()
+    if missing := [rel for rel in known - set(only) - set(before)] if only else []:
+        print(f"no timing yet for {', '.join(sorted(missing))}: time them too, or run without arguments", file=sys.stderr)
+        return 2
     rows = []
-    for path in toc_notebooks():
-        seconds = run(path)
+    for path in book:
         rel = path.relative_to(ROOT).as_posix()
+        if only and rel not in only:
+            rows.append((rel, before[rel]))
+            continue
+        seconds = run(path)
         print(f"{rel}: {seconds:.1f} s", flush=True)
         rows.append((rel, seconds))
     total = sum(s for _, s in rows)
@@ -67,4 +91,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -29,10 +29,11 @@ from sphinx.transforms.post_transforms import SphinxPostTransform
 
 STATIC = Path(__file__).resolve().parent.parent / "_static"
 
-# The exercise label scheme of book/authoring.md: ex-<chapter>-<number>.
-EXERCISE_LABEL = re.compile(r"^ex-(\d+)-(\d+)$")
-# A chapter's document name: chapters/05_cnn -> 5.
-CHAPTER_DOC = re.compile(r"^chapters/(\d+)_")
+# The exercise label scheme of book/authoring.md: ex-<chapter>-<number>, where a chapter
+# split into parts (chapters/09a_..., chapters/09b_...) has the part's letter: ex-9a-1.
+EXERCISE_LABEL = re.compile(r"^ex-(\d+[a-z]?)-(\d+)$")
+# A chapter's document name: chapters/05_cnn -> "5", chapters/09a_applications_text -> "9a".
+CHAPTER_DOC = re.compile(r"^chapters/(\d+)([a-z]?)_")
 # The first line of labs.notebook.SETUP_CELL (kept in step by tests/test_book_html.py).
 SETUP_CELL_FIRST_LINE = "# Set-up (works in Colab and locally)"
 SOLUTION_MARKER = "### BEGIN SOLUTION"
@@ -48,16 +49,24 @@ WIDGET_NOTE = (
 PER_CHAPTER = ("displaymath", "figure", "table", "code-block")
 
 
-def exercise_number(label: str) -> tuple[int, int] | None:
-    """``"ex-5-3"`` -> ``(5, 3)``; None for a label outside the scheme."""
+def _chapter_id(digits: str, part: str = "") -> str:
+    """``("05", "")`` -> ``"5"``, ``("09", "a")`` -> ``"9a"``: the chapter as the book prints it."""
+    return f"{int(digits)}{part}"
+
+
+def exercise_number(label: str) -> tuple[str, int] | None:
+    """``"ex-5-3"`` -> ``("5", 3)``, ``"ex-9a-2"`` -> ``("9a", 2)``; None outside the scheme."""
     match = EXERCISE_LABEL.match(label)
-    return (int(match.group(1)), int(match.group(2))) if match else None
+    if not match:
+        return None
+    chapter = re.fullmatch(r"(\d+)([a-z]?)", match.group(1))
+    return _chapter_id(*chapter.groups()), int(match.group(2))
 
 
-def chapter_number(docname: str) -> int | None:
-    """``"chapters/05_cnn"`` -> 5; None for a page that is not a chapter."""
+def chapter_number(docname: str) -> str | None:
+    """``"chapters/05_cnn"`` -> ``"5"``, ``"chapters/09a_x"`` -> ``"9a"``; None for a page that is not a chapter."""
     match = CHAPTER_DOC.match(docname)
-    return int(match.group(1)) if match else None
+    return _chapter_id(*match.groups()) if match else None
 
 
 def renumber(app: Sphinx, env: BuildEnvironment) -> list[str]:
