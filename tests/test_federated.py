@@ -134,3 +134,26 @@ def test_model_extraction_copies_a_black_box():
         SEC.extract_model(lambda q: torch.zeros(len(q), 3), x[:5], copy, steps=1, lr=0.1)
     with pytest.raises(ValueError, match="same non-zero length"):
         SEC.agreement([1, 2], [1])
+
+
+def test_instruction_toy_formats_and_a_short_training_run():
+    rng = np.random.default_rng(0)
+    ex = SEC.instruction_examples(200, rng, length=3, revised=0.5)
+    for t in ex:
+        ops = t[: t.index("=")].split("]")[:-1]
+        data = t[t.rindex("]") + 1: t.index("=")]
+        assert t.endswith(SEC.apply_op(ops[-1][-1], data) + "\n")
+    assert 0.35 < np.mean([t.count("[") == 2 for t in ex]) < 0.65
+    prompts, datas = SEC.injection_prompts(5, rng, length=3)
+    assert all(p == f"[U][L]{d}=" for p, d in zip(prompts, datas))
+    assert SEC.pad_prompts(["[U]ab=", "[U][L]ab="], 2) == ["\n\n\n[U]ab=", "[U][L]ab="]
+    assert SEC.decode(SEC.encode(prompts)[0]) == prompts[0]
+    model, losses = SEC.train_instruction_gpt(max_steps=60, length=2, check_every=30)
+    assert len(losses) in (30, 60) and np.mean(losses[-10:]) < 0.8 * np.mean(losses[:5])
+    answers = SEC.answer_greedy(model, [f"[U]{d[:2]}=" for d in datas], 2)
+    rates = SEC.follow_rates(answers, [d[:2] for d in datas])
+    assert sum(rates.values()) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="unknown instruction"):
+        SEC.apply_op("X", "ab")
+    with pytest.raises(ValueError, match="one length"):
+        SEC.encode(["ab", "abc"])
