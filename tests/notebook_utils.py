@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 EXERCISE_HEADING = re.compile(r"^##\s+Exercises\s*$", re.MULTILINE)
-CHECK_CALL = re.compile(r"labs\.check\.ch\d+\.\w+\(")
+CHECK_CALL = re.compile(r"labs\.check\.ch\d+[a-z]?\.\w+\(")
 
 
 def load(path: Path) -> dict:

@@ -23,7 +23,7 @@ import book_html
 LABEL = re.compile(r"^:label:\s*(\S+)\s*$", re.MULTILINE)
 EXERCISE_DIRECTIVE = re.compile(r"^`{3,}\{exercise\}", re.MULTILINE)  # three or more backticks (four when the statement holds code)
 SOLUTION = re.compile(r"### BEGIN SOLUTION (Exercise \d+[a-z]?\.\d+)")
-GRADER_CALL = re.compile(r"labs\.check\.(ch\d+)\.(\w+)\(")
+GRADER_CALL = re.compile(r"labs\.check\.(ch\d+[a-z]?)\.(\w+)\(")
 GRADER_NAME = re.compile(r"\"(Exercise \d+[a-z]?\.\d+)\"")
 
 
