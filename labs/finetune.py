@@ -33,7 +33,8 @@ from torch.nn import functional as F
 from labs.models.gpt import GPT, GPTClassifier
 from labs.models.lora import apply_lora, count_parameters
 
-__all__ = ["MODES", "DEFAULT_LR", "FinetuneResult", "encode_task", "train_classifier", "accuracy"]
+__all__ = ["MODES", "DEFAULT_LR", "FinetuneResult", "encode_task", "train_classifier", "accuracy",
+           "SequentialResult", "sequential_finetune"]
 
 MODES = ("scratch", "frozen", "finetune", "lora")
 # Adam step sizes per mode: a lone head and small adapters take larger steps than a whole network
@@ -180,3 +181,85 @@ def train_classifier(backbone: GPT, data, mode: str, *, steps: int = 200, batch_
                           trainable_parameters=count_parameters(model, trainable_only=True),
                           total_parameters=count_parameters(model), wall_time_s=wall, train_flops=flops,
                           steps=steps, losses=losses, model=model)
+
+
+@dataclass
+class SequentialResult:
+    """What :func:`sequential_finetune` measured after each stage (stage 0 is the untouched backbone).
+
+    ``accuracy[i][j]`` is task ``j``'s test accuracy after training stage ``i`` (``None``
+    before task ``j`` has a trained head); ``lm_bits[i]`` the backbone's pretraining loss,
+    bits per character on ``lm_ids``, after stage ``i`` (empty without ``lm_ids``).
+    ``forgetting(j)`` is task ``j``'s accuracy right after its own stage minus at the end.
+    """
+
+    accuracy: list
+    lm_bits: list
+    model: torch.nn.Module = field(repr=False)
+
+    def forgetting(self, task: int) -> float:
+        return self.accuracy[task + 1][task] - self.accuracy[-1][task]
+
+
+def sequential_finetune(backbone: GPT, tasks, *, steps: int = 40, batch_size: int = 32, lr: float = DEFAULT_LR["finetune"],
+                        replay: int = 0, seed: int = 0, pool: str = "mean", lm_ids=None,
+                        clip_grad_norm: float = 1.0) -> SequentialResult:
+    """Continual learning as sequential full fine-tuning: task 0, then task 1, ..., one shared backbone.
+
+    ``tasks`` is a list of ``(train, test)`` pairs as :func:`train_classifier` takes them;
+    each task gets its own linear head on the shared (copied) backbone, trained with the
+    backbone for ``steps`` Adam steps in its stage. With ``replay = k`` every batch of a
+    later stage also holds ``k`` examples drawn from each earlier task's training set,
+    scored through that task's head (rehearsal, the simplest defence against forgetting).
+    After every stage each task with a head is tested, and with ``lm_ids`` (a 1-D array of
+    validation character ids) the backbone's bits per character are measured, so the
+    forgetting of the pretraining objective is seen too.
+    """
+    from labs.char_gpt import gpt_bits_per_char
+
+    if not isinstance(backbone, GPT):
+        raise TypeError(f"sequential_finetune expects a labs.models.gpt.GPT backbone; got {type(backbone).__name__}")
+    if not isinstance(tasks, (list, tuple)) or len(tasks) < 1:
+        raise ValueError(f"sequential_finetune expects a non-empty list of (train, test) tasks; got {type(tasks).__name__}")
+    for name, value, low in (("steps", steps, 1), ("batch_size", batch_size, 1), ("replay", replay, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"sequential_finetune: {name} must be an int >= {low}; got {value!r}")
+    parts = [_check_data(task) for task in tasks]
+    device = backbone.transformer.wte.weight.device
+    torch.manual_seed(seed)
+    body = copy.deepcopy(backbone)
+    classifiers = [GPTClassifier(body, max(int(max(tr[2].max(), te[2].max())) + 1, 2), pool=pool) for tr, te in parts]
+    generator = np.random.default_rng(seed)
+
+    def measure():
+        row = [accuracy(c, *te) if i < len(heads_ready) else None for i, (c, (_, te)) in enumerate(zip(classifiers, parts))]
+        bits = [] if lm_ids is None else [gpt_bits_per_char(body.eval(), np.asarray(lm_ids), body.config.block_size)]
+        body.train()
+        return row, bits
+
+    heads_ready: list = []
+    first, bits = measure()
+    accuracies, lm_bits = [first], list(bits)
+    for stage in range(len(parts)):
+        trainable = list(body.parameters()) + [p for c in classifiers[:stage + 1] for p in c.head.parameters()]
+        optimizer = torch.optim.Adam(trainable, lr=float(lr))
+        body.train()
+        for _ in range(steps):
+            loss = 0.0
+            for earlier in range(stage + 1):  # this stage's task, then the rehearsed earlier ones
+                (xe, ne, ye), _ = parts[earlier]
+                size = min(batch_size if earlier == stage else replay, len(ye))
+                if size == 0:
+                    continue
+                batch = generator.choice(len(ye), size=size, replace=False)
+                logits = classifiers[earlier](torch.as_tensor(xe[batch], device=device), ne[batch])
+                loss = loss + F.cross_entropy(logits, torch.as_tensor(ye[batch], device=device)) * (size / batch_size)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(trainable, clip_grad_norm)
+            optimizer.step()
+        heads_ready.append(stage)
+        row, bits = measure()
+        accuracies.append(row)
+        lm_bits.extend(bits)
+    return SequentialResult(accuracy=accuracies, lm_bits=lm_bits, model=torch.nn.ModuleList(classifiers))

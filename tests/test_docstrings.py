@@ -73,3 +73,20 @@ def test_few_label_subsets_are_stratified_and_bad_requests_are_refused():
         D.load_docstrings("validation")
     with pytest.raises(ValueError, match="one class only"):
         D.load_docstrings(classes={"a": ("xml",), "b": ("xml",)})
+
+
+def test_the_domain_split_reads_disjoint_parts_of_the_same_held_out_packages():
+    from labs.data.docstrings import DOMAIN_SPLIT, module_docstrings
+
+    DOCSTRING_CLASSES, load_docstrings = D.DOCSTRING_CLASSES, D.load_docstrings
+    assert set(DOMAIN_SPLIT["A"]) == set(DOMAIN_SPLIT["B"]) == set(DOCSTRING_CLASSES)
+    for label in DOCSTRING_CLASSES:
+        a, b = set(DOMAIN_SPLIT["A"][label]), set(DOMAIN_SPLIT["B"][label])
+        assert not a & b
+        assert all(m.split(".")[0] in DOCSTRING_CLASSES[label] for m in a | b)      # parts of the class's own packages
+    texts = {d: set(load_docstrings("all", DOMAIN_SPLIT[d])[0]) for d in "AB"}
+    assert texts["A"] and texts["B"] and not texts["A"] & texts["B"]
+    # a dotted name reads one part of a package: the parts are subsets of the whole
+    assert set(module_docstrings("xml.dom")) <= set(module_docstrings("xml")) and module_docstrings("xml.dom")
+    with pytest.raises(ValueError, match="pretraining part"):
+        load_docstrings("all", {"a": ("email.mime",), "b": ("xml.dom",)})           # email is pretraining data

@@ -100,3 +100,36 @@ def test_bad_calls_are_refused_clearly():
 def test_mean_pooling_reaches_the_classifier_and_learns():
     result = train_classifier(backbone(), DATA, "lora", steps=100, rank=2, pool="mean")
     assert result.model.pool == "mean" and result.accuracy >= 0.9
+
+
+def test_sequential_finetune_measures_every_stage_and_rehearses_only_with_replay():
+    from labs.finetune import sequential_finetune
+
+    body = backbone()
+    weights = {k: v.clone() for k, v in body.state_dict().items()}
+    flipped = tuple((ids, lengths, (labels + 1) % 3) for ids, lengths, labels in DATA)  # task B: the labels rotated
+    lm_ids = np.random.default_rng(0).integers(0, 12, 200)
+    runs = {}
+    for replay in (0, 4):
+        runs[replay] = r = sequential_finetune(body, [DATA, flipped], steps=60, replay=replay, lm_ids=lm_ids)
+        assert r.accuracy[0] == [None, None] and r.accuracy[1][1] is None           # no head before its stage
+        assert r.accuracy[1][0] > 0.9 and r.accuracy[2][1] > 0.9                     # each stage learns its task
+        assert len(r.lm_bits) == 3 and all(np.isfinite(r.lm_bits))
+        assert r.lm_bits[1] != r.lm_bits[0]                                          # the shared backbone moved
+        assert r.forgetting(0) == r.accuracy[1][0] - r.accuracy[2][0]
+    assert all(torch.equal(v, body.state_dict()[k]) for k, v in weights.items())   # the caller's backbone is untouched
+    # without replay task A's head is not trained in stage 2; with replay it is
+    same_stage_1 = sequential_finetune(body, [DATA], steps=60, lm_ids=lm_ids).model[0].head.weight
+    assert torch.equal(runs[0].model[0].head.weight, same_stage_1)
+    assert not torch.equal(runs[4].model[0].head.weight, same_stage_1)
+
+
+def test_sequential_finetune_refuses_bad_calls():
+    from labs.finetune import sequential_finetune
+
+    with pytest.raises(ValueError, match="non-empty list"):
+        sequential_finetune(backbone(), [])
+    with pytest.raises(ValueError, match="replay must be an int >= 0"):
+        sequential_finetune(backbone(), [DATA], replay=-1)
+    with pytest.raises(TypeError, match="GPT backbone"):
+        sequential_finetune(torch.nn.Linear(2, 2), [DATA])
