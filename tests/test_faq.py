@@ -22,6 +22,7 @@ def test_the_chapter_answers_it(question):
     assert heading in text, f"chapter 14 has no section {heading!r}"
     section = text.split(heading, 1)[1].split("### Question", 1)[0]
     assert question.chinese in section and "**Answer.**" in section
+    assert "{glue:text}" in section, f"question {question.number}'s answer repeats no measured number"
     for path in question.chapters:
         if not path.startswith("chapters/14"):
             assert f"<../{path}>" in section, f"question {question.number} does not link {path}"
