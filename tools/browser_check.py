@@ -496,10 +496,12 @@ def check_page(browser: Browser, base: str, root: Path, page: str, cache: dict) 
 SEARCH_RESULTS = r"""
 (async () => {
   for (let i = 0; i < 300; i++) {
-    const items = document.querySelectorAll('#search-results li');
-    const summary = document.querySelector('#search-results .search-summary, #search-results p');
-    if (items.length) return Array.from(items, (li) => li.textContent.trim().replace(/\s+/g, ' ').slice(0, 100));
-    if (summary && /did not match|no results/i.test(summary.textContent)) return [];
+    // searchtools.js adds results one by one, then writes its summary: wait for the summary
+    const summary = document.querySelector('#search-results .search-summary');
+    if (summary && /finished|did not match/i.test(summary.textContent)) {
+      return Array.from(document.querySelectorAll('#search-results li'),
+                        (li) => li.textContent.trim().replace(/\s+/g, ' ').slice(0, 100));
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   return null;
