@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ENGINES", "FRAMEWORKS", "Framework", "init_mlp", "installed_versions", "mlp_loss_and_grads", "sgd_step"]
+__all__ = ["ENGINES", "FRAMEWORKS", "Framework", "init_mlp", "installed_versions", "jax_loss", "mlp_loss_and_grads",
+           "sgd_step"]
 
 ENGINES = ("scratch", "torch", "jax")
 
@@ -115,23 +116,30 @@ def _torch(params, x, y):
     return float(loss.item()), {k: t.grad.numpy() for k, t in p.items()}
 
 
-def _jax(params, x, y):
+def _import_jax():
     try:
         import jax
-        import jax.numpy as jnp
     except ImportError as err:  # a plain `pip install labs`: JAX is an extra
         raise ImportError("the JAX version needs JAX: pip install 'labs[jax]' (or pip install jax)") from err
     jax.config.update("jax_enable_x64", True)  # float64, so the three engines can agree to rounding
+    return jax
 
-    def loss_fn(p, x, y):
-        # a pure function of its arguments: JAX differentiates functions, not a recorded tape
-        h = jax.nn.relu(x @ p["w1"].T + p["b1"])
-        logits = h @ p["w2"].T + p["b2"]
-        log_probs = logits - jax.scipy.special.logsumexp(logits, axis=1, keepdims=True)
-        return -jnp.mean(jnp.take_along_axis(log_probs, y[:, None], axis=1))
 
+def jax_loss(params, x, y):
+    """The network's mean cross-entropy as a pure JAX function of its weights (what jax.grad and jax.jit take)."""
+    jax = _import_jax()
+    jnp = jax.numpy
+    h = jax.nn.relu(x @ params["w1"].T + params["b1"])
+    logits = h @ params["w2"].T + params["b2"]
+    log_probs = logits - jax.scipy.special.logsumexp(logits, axis=1, keepdims=True)
+    return -jnp.mean(jnp.take_along_axis(log_probs, jnp.asarray(y)[:, None], axis=1))
+
+
+def _jax(params, x, y):
+    # a pure function of its arguments: JAX differentiates functions, not a recorded tape
+    jnp = _import_jax().numpy
     p = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in params.items()}
-    loss, grads = jax.value_and_grad(loss_fn)(p, jnp.asarray(x, dtype=jnp.float64), jnp.asarray(y))
+    loss, grads = _import_jax().value_and_grad(jax_loss)(p, jnp.asarray(x, dtype=jnp.float64), jnp.asarray(y))
     return float(loss), {k: np.asarray(g) for k, g in grads.items()}
 
 

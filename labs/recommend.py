@@ -113,10 +113,15 @@ def fit_matrix_factorization(model, users, items, ratings, engine, steps: int = 
     flat = engine.tensor(users * model.num_items + items)
     dtype = model.user_factors.weight.dtype
     r = engine.tensor(np.asarray(ratings, dtype=np.float64)).to(dtype)
+    return _minimise(model, engine, lr, steps, lambda: matrix_factorization_loss(model, flat, r, l2))
+
+
+def _minimise(model, engine, lr: float, steps: int, loss_fn) -> list[float]:
+    """Adam on every parameter of ``model`` for ``steps`` steps of ``loss_fn()``; the loss per step."""
     optimizer = engine.optim.Adam(model.parameters(), lr=lr)
     losses = []
     for _ in range(steps):
-        loss = matrix_factorization_loss(model, flat, r, l2)
+        loss = loss_fn()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -148,15 +153,7 @@ def fit_implicit(model, interactions: np.ndarray, engine, steps: int = 200, lr: 
     dtype = model.user_factors.weight.dtype
     target = engine.tensor(interactions).to(dtype)
     weight = engine.tensor(1.0 + alpha * interactions).to(dtype)
-    optimizer = engine.optim.Adam(model.parameters(), lr=lr)
-    losses = []
-    for _ in range(steps):
-        loss = implicit_loss(model, target, weight, l2)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.item()))
-    return losses
+    return _minimise(model, engine, lr, steps, lambda: implicit_loss(model, target, weight, l2))
 
 
 def implicit_loss(model, target, weight, l2: float):
