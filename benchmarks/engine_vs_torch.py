@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+CHAPTERS = ('4', '5', '6')  # whose claims this measures (benchmarks/run_all.py indexes the page by them)
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results_cpu.md"
 CHOSEN_THREADS = 1  # BLAS threads and torch threads for the main table (see the module docstring)

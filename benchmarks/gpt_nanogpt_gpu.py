@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+CHAPTERS = ('7',)  # whose claims this measures (benchmarks/run_all.py indexes the page by them)
 HERE = Path(__file__).resolve().parent
 OUTPUT = HERE / "results_gpt_gpu.json"
 SHAKESPEARE_CHAR = dict(vocab_size=65, block_size=256, n_layer=6, n_head=6, n_embd=384, dropout=0.2, bias=False)
@@ -165,8 +166,9 @@ def main(argv=None) -> int:
         "logged iteration times after the same warm-up; neither with torch.compile.",
         "rows": rows,
     }
-    OUTPUT.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+    if not args.quick:  # a smoke test never overwrites the page's numbers
+        OUTPUT.write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
 

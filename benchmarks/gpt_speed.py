@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+CHAPTERS = ('7',)  # whose claims this measures (benchmarks/run_all.py indexes the page by them)
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results_gpt.md"
 GPU_RESULTS = HERE / "results_gpt_gpu.json"
@@ -275,9 +276,10 @@ def main(argv=None) -> int:
         *gpu_section(),
         "",
     ]
-    RESULTS.write_text("\n".join(text))
     print("\n".join(text))
-    print(f"wrote {RESULTS}")
+    if not args.quick:  # a smoke test never overwrites the page's numbers
+        RESULTS.write_text("\n".join(text))
+        print(f"wrote {RESULTS}")
     return 0
 
 
