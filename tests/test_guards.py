@@ -100,3 +100,22 @@ def test_chapter_has_its_graded_exercises(path):
         if cell["cell_type"] == "code" and "### BEGIN SOLUTION" in source(cell):
             tags = cell.get("metadata", {}).get("tags", [])
             assert "hide-input" in tags, f"{path.name}: a solution cell is not tagged hide-input, so the book would show it"
+
+
+_PLAIN_CHAPTER = re.compile(r"\b[Cc]hapters? (\d+)([ab]?)\b")
+_DOC_LINK = re.compile(r"\{doc\}`[^`<]*<(?:\.\./)*(?:chapters/)?(\d+)([ab]?)_[a-z0-9_]+>`")
+
+
+def test_chapters_1_to_6_link_the_later_chapters_they_name():
+    """Chapters 1-6 were written before chapters 7-14; a reader who meets "chapter 12" there gets a
+    link to it, at least once in each cell that names it, so the forward references stay clickable."""
+    unlinked = []
+    for path in sorted(ROOT.glob("chapters/0[1-6]_*.ipynb")) + sorted(ROOT.glob("book/mistakes/ch0[1-6].ipynb")):
+        for i, cell in enumerate(load(path)["cells"]):
+            if cell["cell_type"] != "markdown":
+                continue
+            text = source(cell)
+            linked = {int(m[1]) for m in _DOC_LINK.finditer(text)}
+            unlinked += [f"{path.name} cell {i}: {m[0]!r}" for m in _PLAIN_CHAPTER.finditer(_DOC_LINK.sub("", text))
+                         if int(m[1]) >= 7 and int(m[1]) not in linked]
+    assert not unlinked, "write {doc}`Chapter N <NN_slug>` for these forward references:\n" + "\n".join(unlinked)
