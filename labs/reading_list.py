@@ -11,6 +11,14 @@ formed: ISBN check digits, DOI syntax, and an arXiv ID whose year and month exis
 come after the publication year by more than one year (an arXiv ID from 2018 cannot be a paper
 published in 2016). Resolving the identifiers online is ``tests/test_reading_list.py``'s
 network test, skipped offline.
+
+Offline, each identifier was looked up instead in stored public reference text (arXiv
+listings, publisher and index pages, and the reference lists, bibliographies and READMEs
+of public repositories that cite the work). What was found is ``labs/data/reference_checks.json``,
+one record per entry: the identifier checked, the title that source gives, where it was
+seen, and a verdict. :func:`reference_check_problems` holds the record to the bibliography,
+so an identifier or title changed after its check, or a title the source does not give,
+is an error until the entry is checked again.
 """
 
 from __future__ import annotations
@@ -20,8 +28,9 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ARXIV_ID", "DOI", "SEED_003", "SEED_004", "Citation", "arxiv_id_is_valid", "distinct_works",
-           "identifier_problems", "isbn13_is_valid", "load_bib", "problems", "verdict"]
+__all__ = ["ARXIV_ID", "CHECK_VERDICTS", "DOI", "SEED_003", "SEED_004", "Citation", "arxiv_id_is_valid",
+           "distinct_works", "identifier_problems", "isbn13_is_valid", "load_bib", "load_reference_checks",
+           "primary_identifier", "problems", "REFERENCE_CHECKS_PATH", "reference_check_problems", "titles_match", "verdict"]
 
 ARXIV_ID = re.compile(r"^(?P<yy>\d{2})(?P<mm>\d{2})\.(?P<number>\d{4,5})(v\d+)?$")
 DOI = re.compile(r"^10\.\d{4,9}/\S+$")
@@ -238,3 +247,75 @@ def distinct_works(citations) -> dict[str | None, list[int]]:
     for c in citations:
         works.setdefault(c.key or f"(not found) {c.title}", []).extend(c.numbers)
     return {k: sorted(v) for k, v in works.items()}
+
+
+CHECK_VERDICTS = ("verified", "corrected", "not found in the stored corpus")
+REFERENCE_CHECKS_PATH = Path(__file__).resolve().parent / "data" / "reference_checks.json"
+
+
+def primary_identifier(entry) -> str | None:
+    """The identifier a reader resolves first, as ``"field:value"``: the arXiv ID, else the DOI, else the
+    ISBN, else the URL (``None`` for an old work with none). This is the one the record checks."""
+    fields = {k.lower(): v for k, v in entry.fields.items()}
+    for name in ("eprint", "doi", "isbn", "url"):
+        if name in fields:
+            return f"{name}:{fields[name]}"
+    return None
+
+
+def load_reference_checks(path: str | Path | None = None) -> dict:
+    """``labs/data/reference_checks.json``: {bib key: record}; a key given twice is an error, not a silent overwrite."""
+    import json
+
+    path = Path(path) if path else REFERENCE_CHECKS_PATH
+    if not path.exists():
+        raise FileNotFoundError(f"no reference checks at {path}: pass the path of reference_checks.json")
+
+    def no_duplicates(pairs):
+        keys = [k for k, _ in pairs]
+        if dupes := sorted({k for k in keys if keys.count(k) > 1}):
+            raise ValueError(f"{path.name}: keys given more than once: {dupes}")
+        return dict(pairs)
+
+    return json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=no_duplicates)
+
+
+def titles_match(seen: str, title: str) -> bool:
+    """The same title up to case, accents, braces and punctuation; a subtitle after the first ':' may be
+    left out by either (a reference list often cites a paper by its main title only)."""
+    if _plain(seen) == _plain(title):
+        return True
+    main = lambda t: _plain(_unlatex(t).split(":", 1)[0])  # noqa: E731
+    return bool(main(seen)) and main(seen) == main(title) and (":" not in seen or ":" not in title)
+
+
+def reference_check_problems(bib, checks) -> list[str]:
+    """What is wrong between ``references.bib`` and its record of checks (empty: every entry has a record
+    of its current identifier, and a verified or corrected record saw the entry's title)."""
+    out = []
+    for key, entry in bib.items():
+        ident = primary_identifier(entry)
+        if ident is None:
+            continue  # a work older than arXiv with no identifier (test_reading_list exempts only those)
+        if key not in checks:
+            out.append(f"{key}: no record in reference_checks.json; check {ident} and add one")
+            continue
+        record = checks[key]
+        missing = {"identifier", "title_seen", "evidence", "verdict"} - set(record)
+        if missing:
+            out.append(f"{key}: the record lacks {sorted(missing)}")
+            continue
+        if record["verdict"] not in CHECK_VERDICTS:
+            out.append(f"{key}: verdict {record['verdict']!r} is none of {CHECK_VERDICTS}")
+        if record["identifier"] != ident:
+            out.append(f"{key}: the record checked {record['identifier']!r} but the bib now gives {ident!r}; check it again")
+        if not str(record["evidence"]).strip():
+            out.append(f"{key}: the record says nowhere where the identifier was seen")
+        title = entry.fields["title"]
+        if record["verdict"] != CHECK_VERDICTS[2] and not titles_match(record["title_seen"], title):
+            out.append(f"{key}: the source gives the title {record['title_seen']!r}, the bib {_unlatex(title)!r}")
+        if record["verdict"] == "corrected" and not record.get("note"):
+            out.append(f"{key}: a corrected record must say what was wrong (note)")
+    out += [f"{key}: a record for a key that is not in references.bib" for key in checks if key not in bib]
+    return out
+
