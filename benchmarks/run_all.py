@@ -23,6 +23,7 @@ INDEX = HERE / "results_index.md"
 BENCHMARKS = ["engine_vs_torch", "mnist1d_select", "mnist1d_table", "gpt_nanogpt_gpu", "gpt_speed", "bpe_speed",
               "sparsity_speed", "speculative_speed"]
 BENCHMARKS += ["compute_rate"]  # chapter 1
+BENCHMARKS += ["optimizer_step"]  # chapter 3
 # Modules that are not run by ``make benchmark``: shared code, and scripts that need a GPU to mean anything.
 NOT_RUN = {"run_all": "this runner", "timing": "shared timing code",
            "mixed_precision": "needs a GPU (on a CPU bf16 autocast only adds casts); run by hand with --device cuda"}
