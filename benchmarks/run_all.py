@@ -26,6 +26,7 @@ BENCHMARKS += ["compute_rate"]  # chapter 1
 BENCHMARKS += ["optimizer_step"]  # chapter 3
 BENCHMARKS += ["lora_speed"]  # chapter 8
 BENCHMARKS += ["text_twins_speed"]  # chapter 9a
+BENCHMARKS += ["vision_twins_speed"]  # chapter 9b
 # Modules that are not run by ``make benchmark``: shared code, and scripts that need a GPU to mean anything.
 NOT_RUN = {"run_all": "this runner", "timing": "shared timing code",
            "mixed_precision": "needs a GPU (on a CPU bf16 autocast only adds casts); run by hand with --device cuda"}
