@@ -23,6 +23,7 @@ INDEX = HERE / "results_index.md"
 BENCHMARKS = ["engine_vs_torch", "mnist1d_select", "mnist1d_table", "gpt_nanogpt_gpu", "gpt_speed", "bpe_speed",
               "sparsity_speed", "speculative_speed"]
 BENCHMARKS += ["compute_rate"]  # chapter 1
+BENCHMARKS += ["concepts_cost"]  # chapter 2
 BENCHMARKS += ["optimizer_step"]  # chapter 3
 BENCHMARKS += ["lora_speed"]  # chapter 8
 BENCHMARKS += ["text_twins_speed"]  # chapter 9a
