@@ -4,10 +4,10 @@ Chapter 2 compares ways of using a model and measures what each gets right; this
 measures what each costs, with the chapter's own library calls, timed in alternation in one
 process (``timing.interleaved``):
 
-1. Transfer (PyTorch, ``labs.concepts.transfer.train_target``): the chapter's 60 full-batch
-   Adam steps on the few target examples and the test evaluation, with the pre-trained trunk
-   frozen, fine-tuned, or a fresh trunk trained from scratch, at the chapter's 5 and 20 labels
-   per class. A frozen trunk needs no gradients, so the backward pass stops at the head.
+1. Transfer (PyTorch, ``labs.concepts.transfer.train_target``): the chapter's full-batch Adam
+   steps on the few target examples and the test evaluation, with the pre-trained trunk
+   frozen, fine-tuned, or a fresh trunk trained from scratch, at the chapter's numbers of
+   labels per class (the defaults of ``transfer_vs_scratch``). A frozen trunk needs no gradients, so the backward pass stops at the head.
 2. Fusion (scikit-learn, ``labs.concepts.fusion``): fitting early fusion (one logistic
    regression on both halves of the 8x8 digits), late fusion (one per half), and early fusion
    with a hidden layer (``fit_hidden_fusion``).
@@ -19,6 +19,7 @@ process (``timing.interleaved``):
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 from pathlib import Path
 
@@ -69,6 +70,10 @@ def fusion_rows(rounds: int, hidden_iter: int) -> list[tuple]:
     return [(name, r["median_s"], r["ratio"]) for name, r in timed.items()], len(y_train)
 
 
+def _default(function, name: str):
+    return inspect.signature(function).parameters[name].default
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps and rounds (a smoke test; writes nothing)")
@@ -78,6 +83,8 @@ def main(argv=None) -> int:
     import torch
     from sklearn.exceptions import ConvergenceWarning
 
+    from labs.concepts.transfer import train_target, transfer_vs_scratch
+
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", category=ConvergenceWarning)  # --quick stops the MLP early on purpose
     if args.quick:
@@ -85,8 +92,10 @@ def main(argv=None) -> int:
         fusion, n_digits = fusion_rows(rounds=1, hidden_iter=20)
         steps = 5
     else:
-        steps = 60  # the chapter's (labs.concepts.transfer.train_target's default)
-        transfer = transfer_rows((5, 20), steps=steps, pretrain_epochs=10, rounds=7)
+        # the chapter's settings: the defaults of the calls chapter 2 makes
+        steps = _default(train_target, "steps")
+        transfer = transfer_rows(_default(transfer_vs_scratch, "per_class"), steps=steps,
+                                 pretrain_epochs=_default(transfer_vs_scratch, "pretrain_epochs"), rounds=7)
         fusion, n_digits = fusion_rows(rounds=5, hidden_iter=400)
     lines = [f"Written by `benchmarks/concepts_cost.py`; {machine_line(torch)}.", "",
              "## Transfer: a frozen trunk, fine-tuning, or training from scratch", "",
