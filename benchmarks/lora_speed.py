@@ -7,7 +7,7 @@ small low-rank products) and the backward pass still carries the activations' gr
 through every layer; only the frozen weights' own gradients (2 of the 6 FLOPs per weight per
 token) and the optimizer's work on them are saved. This script times one training step
 (forward, cross-entropy on the next character, backward, Adam on the trainable parameters) of
-full fine-tuning and of LoRA at two ranks, on the same float32 weights, in PyTorch
+full fine-tuning and of LoRA at two ranks, on the same float32 weights (adapters included), in PyTorch
 (``labs.models.gpt`` + ``labs.models.lora``) and in the NumPy twin (``labs.scratch.models.gpt``
 + ``labs.scratch.models.lora``), timed in alternation (``timing.interleaved``), at chapter 7's
 CPU size and at a wider size. The FLOP ratio it predicts counts each weight's 6 FLOPs per token
@@ -50,7 +50,6 @@ def build(torch, sizes: dict, batch: int):
     config = torch_gpt.GPTConfig(**sizes)
     torch.manual_seed(0)
     pretrained = torch_gpt.GPT(config)
-    state = {k: v.detach().numpy().copy() for k, v in pretrained.state_dict().items()}
     rng = np.random.default_rng(0)
     x = rng.integers(0, config.vocab_size, size=(batch, config.block_size))
     y = rng.integers(0, config.vocab_size, size=(batch, config.block_size))
@@ -70,9 +69,9 @@ def build(torch, sizes: dict, batch: int):
             opt.step()
 
         twin = numpy_gpt.GPT(config)
-        twin.load_state_dict(state)
         if rank is not None:
             numpy_lora.apply_lora(twin, rank=rank)
+        twin.load_state_dict({k: v.detach().numpy().copy() for k, v in model.state_dict().items()})  # adapters too
         twin_params = [p for p in twin.parameters() if p.requires_grad]
         twin_opt = st.optim.Adam(twin_params, lr=1e-3)
 
