@@ -19,11 +19,26 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 INDEX = HERE / "results_index.md"
-# The GPU row (gpt_nanogpt_gpu) comes before the page that shows it (gpt_speed).
-BENCHMARKS = ["engine_vs_torch", "mnist1d_select", "mnist1d_table", "gpt_nanogpt_gpu", "gpt_speed", "bpe_speed",
-              "sparsity_speed", "speculative_speed"]
-BENCHMARKS += ["frameworks_speed", "batch_and_cv_cost", "dp_sgd_cost", "explain_speed", "checkpoint_accumulation",
-               "ddp_speed"]
+# In chapter order; the GPU row (gpt_nanogpt_gpu) comes before the page that shows it (gpt_speed).
+BENCHMARKS = [
+    "compute_rate",  # 1
+    "concepts_cost",  # 2
+    "optimizer_step",  # 3
+    "engine_vs_torch",  # 4-6
+    "mnist1d_select", "mnist1d_table",  # 5
+    "gpt_nanogpt_gpu", "gpt_speed",  # 7
+    "bpe_speed", "lora_speed",  # 8
+    "text_twins_speed",  # 9a
+    "vision_twins_speed",  # 9b
+    "checkpoint_accumulation",  # 10a
+    "ddp_speed",  # 10b
+    "sparsity_speed",  # 11a
+    "speculative_speed",  # 11b
+    "explain_speed",  # 12a
+    "dp_sgd_cost",  # 12b
+    "frameworks_speed",  # 13
+    "batch_and_cv_cost",  # 14
+]
 # Modules that are not run by ``make benchmark``: shared code, and scripts that need a GPU to mean anything.
 NOT_RUN = {"run_all": "this runner", "timing": "shared timing code",
            "mixed_precision": "needs a GPU (on a CPU bf16 autocast only adds casts); run by hand with --device cuda"}
