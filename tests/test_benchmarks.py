@@ -4,6 +4,7 @@ page's index is current. Speed itself is never asserted here (it belongs to the 
 from __future__ import annotations
 
 import hashlib
+import re
 import importlib
 import subprocess
 import sys
@@ -62,3 +63,17 @@ def test_quick_run_works_and_writes_nothing(name):
                           timeout=600, cwd=ROOT)
     assert done.returncode == 0, f"{name} --quick failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
     assert _digests() == before, f"{name} --quick changed a results file; only a full run may write them"
+
+
+def test_every_chapter_has_a_benchmark():
+    """The benchmarks page covers the whole book: each chapter (each part of a split chapter) names at
+    least one script that measures what it says about speed or cost."""
+    covered = {part for mod in run_all.modules().values() for part in mod.CHAPTERS}
+    assert not CHAPTER_PARTS - covered, f"chapters with no benchmark: {sorted(CHAPTER_PARTS - covered)}"
+
+
+def test_the_page_shows_every_results_file():
+    page = (ROOT / "book" / "benchmarks.md").read_text(encoding="utf-8")
+    shown = set(re.findall(r"\{include\} \.\./benchmarks/(results_[a-z0-9_]+\.md)", page))
+    written = {p.name for p in BENCH.glob("results_*.md")}
+    assert not written - shown, f"results files the benchmarks page does not include: {sorted(written - shown)}"
