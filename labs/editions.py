@@ -142,8 +142,15 @@ class Book:
                 continue
             lines = source(cell).split("\n")
             code_until = -1  # inside a plain code block (an example of markup), nothing is a label
+            open_directives: list[str] = []  # the fences of the directives we are inside
             for index, line in enumerate(lines):
                 if index <= code_until:
+                    continue
+                closing = line.strip()
+                if open_directives and closing and set(closing) == {open_directives[-1][0]} \
+                        and len(closing) >= len(open_directives[-1]):
+                    open_directives.pop()  # the end of a directive, not the start of a code block
+                    directive = None
                     continue
                 if not FENCE_OPEN.match(line) and (fence := CODE_FENCE.match(line)):
                     end = _closing_fence(lines, index, fence["fence"])
@@ -151,6 +158,7 @@ class Book:
                     continue
                 if m := FENCE_OPEN.match(line):
                     directive = m["name"]
+                    open_directives.append(m["fence"])
                 elif not OPTION.match(line.strip()):
                     directive = None
                 if m := TARGET.match(line):

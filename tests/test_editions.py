@@ -350,6 +350,18 @@ def test_a_reference_to_a_markdown_page_links_to_its_source(tmp_path):
     assert "[Notes](https://github.com/o/r/blob/main/book/common_mistakes.md)" in text
 
 
+def test_a_directive_s_closing_fence_does_not_hide_the_labels_after_it(tmp_path):
+    """Two include directives in a row: the first one's closing fence is not a code block's opening,
+    so the targets after it (and after the second) are still collected."""
+    nb = _nb("# 9. T\n\nSee {ref}`a <bench-a>` and {ref}`b <bench-b>`.")
+    book = _book(tmp_path, nb)
+    book.add_page("book/benchmarks", "# Benchmarks\n\n```{include} x.md\n```\n\n(bench-a)=\n## A\n\n"
+                  "```{include} y.md\n:heading-offset: 1\n```\n\n(bench-b)=\n## B\n\n```python\n(not-a-label)=\n```")
+    assert {"bench-a", "bench-b"} <= set(book.labels) and "not-a-label" not in book.labels
+    text = _markdown(notebook_edition(nb, "chapters/09_demo", book, {}))
+    assert "[a](https://github.com/o/r/blob/main/book/benchmarks.md)" in text
+
+
 def test_the_results_store_holds_the_editions_numbers():
     store = tool.store_path(ROOT)
     assert store.exists(), f"{store} is missing: {tool.REGENERATE}"
