@@ -152,6 +152,25 @@ def test_the_report_writes_only_the_files_that_come_back_and_rewrites_them_whole
     assert "KeyboardInterrupt" in (tmp_path / "notebooks.log").read_text()
 
 
+def test_the_labs_metadata_is_what_an_install_records(tmp_path):
+    from importlib import metadata
+
+    folder = dc.write_labs_metadata(tmp_path)
+    ours = metadata.Distribution.at(folder)
+    assert ours.metadata["Name"] == "labs" and ours.metadata["Requires-Python"] == ">=3.11"
+    assert ours.version == metadata.version("labs")  # the installed package's (CI's editable install)
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    needs = [Requirement(r) for r in ours.requires]  # each line a valid requirement
+    plain = [str(r) for r in needs if r.marker is None or r.marker.evaluate({"extra": ""})]
+    assert sorted(plain) == sorted(str(Requirement(r)) for r in project["dependencies"])
+    jax = [r.name for r in needs if r.marker is not None and r.marker.evaluate({"extra": "jax"})]
+    assert jax == ["jax"]
+
+
 def test_the_parsers_read_what_the_benchmarks_print(capsys):
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:

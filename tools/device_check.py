@@ -308,6 +308,29 @@ class Report:
         return "\n".join(lines) + "\n"
 
 
+def write_labs_metadata(site: Path, pyproject: Path = ROOT / "pyproject.toml") -> Path:
+    """The ``labs`` distribution's metadata, as ``pip install -e .`` would record it, into ``site``.
+
+    The notebooks import labs from the working tree (PYTHONPATH), but chapter 13 also reads
+    the installed distribution's metadata (``importlib.metadata.metadata("labs")``). Installing
+    the package there would need the build backend's version that pyproject.toml names.
+    """
+    import tomllib
+
+    project = tomllib.loads(pyproject.read_text())["project"]
+    lines = ["Metadata-Version: 2.1", f"Name: {project['name']}", f"Version: {project['version']}",
+             f"Summary: {project['description']}", f"Requires-Python: {project['requires-python']}"]
+    lines += [f"Requires-Dist: {req}" for req in project.get("dependencies", [])]
+    for extra, reqs in project.get("optional-dependencies", {}).items():
+        lines.append(f"Provides-Extra: {extra}")
+        lines += [f'Requires-Dist: {req}; extra == "{extra}"' for req in reqs]
+    folder = site / f"{project['name']}-{project['version']}.dist-info"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "METADATA").write_text("\n".join(lines) + "\n")
+    (folder / "INSTALLER").write_text("tools/device_check.py\n")
+    return folder
+
+
 def describe_machine(python: str) -> dict:
     """nvidia-smi and torch's view of the device, from the Python the notebooks will use."""
     facts = {"python": platform.python_version(), "host": platform.node()}
@@ -426,9 +449,12 @@ def main(argv=None) -> int:
     parser.add_argument("--no-notebooks", action="store_true")
     parser.add_argument("--profile", default="gpu", choices=("gpu", "cpu"), help="LABS_PROFILE for the notebooks")
     parser.add_argument("--workers", type=int, default=6, help="notebooks at once (default 6: 16 cores, one GPU)")
-    parser.add_argument("--notebook-timeout", type=float, default=300, help="seconds per notebook at most")
+    parser.add_argument("--notebook-timeout", type=float, default=400, help="seconds per notebook at most (default 400)")
     parser.add_argument("--nanogpt", type=Path, default=ROOT / ".device" / "nanogpt")
+    parser.add_argument("--site", type=Path, help="where the wheels went: labs's metadata is written there too")
     args = parser.parse_args(argv)
+    if args.site:
+        write_labs_metadata(args.site)
     python = sys.executable
     budget = Budget(args.budget, spent=args.setup_seconds)
     out = args.out

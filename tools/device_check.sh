@@ -27,4 +27,4 @@ cat "$OUT/setup.log"
 export PYTHONPATH="$SITE:$PWD" PYTHONUNBUFFERED=1 PYDEVD_DISABLE_FILE_VALIDATION=1 JUPYTER_PLATFORM_DIRS=1
 export JUPYTER_RUNTIME_DIR=${JUPYTER_RUNTIME_DIR:-/tmp/jupyter-runtime} IPYTHONDIR=${IPYTHONDIR:-/tmp/ipython}
 # device_check.py's budget counts from here: pass it what is left of the caller's
-exec "$PY" tools/device_check.py --setup-seconds "$(( $(date +%s) - start ))" "$@"
+exec "$PY" tools/device_check.py --site "$SITE" --setup-seconds "$(( $(date +%s) - start ))" "$@"
