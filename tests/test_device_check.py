@@ -78,6 +78,14 @@ def test_classify_and_pytest_counts():
     out = "....F\n=== 1 failed, 33 passed, 2 warnings in 25.31s ===\n"
     assert dc.pytest_counts(out) == "1 failed, 33 passed, 2 warnings"
     assert dc.pytest_counts("Traceback: no summary") == ""
+    assert dc.plain("\x1b[31mPackageNotFoundError\x1b[39m: labs") == "PackageNotFoundError: labs"
+
+
+def test_the_notebook_command_uses_this_environment_as_the_kernel():
+    argv = dc.nbval_command("/opt/py")("chapters/01_background.ipynb", 99.5)
+    assert argv[:3] == ["/opt/py", "-m", "pytest"] and argv[-1] == "chapters/01_background.ipynb"
+    assert {"--nbval-lax", "--nbval-current-env"} <= set(argv)
+    assert argv[argv.index("--nbval-cell-timeout") + 1] == "100"
 
 
 def _alive(pid: int) -> bool:

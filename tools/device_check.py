@@ -238,17 +238,26 @@ def run_pool(notebooks, command, budget: Budget, workers: int, timeout: float, l
             output = job.log.read_text(errors="replace")
             job.step.numbers["cells"] = pytest_counts(output)
             if job.step.status != "pass":
-                job.step.numbers["tail"] = output[-NOTEBOOK_TAIL:]
+                job.step.numbers["tail"] = plain(output)[-NOTEBOOK_TAIL:]
             on_change(steps)
     return list(steps.values())
 
 
-def nbval_command(python: str, cell_timeout_margin: float = 0.0):
-    """pytest + nbval on one notebook, with this Python's environment as the kernel's."""
+def plain(text: str) -> str:
+    """Text without the terminal's colour codes (IPython colours its tracebacks)."""
+    return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
+
+
+def nbval_command(python: str):
+    """pytest + nbval on one notebook, with this Python's environment as the kernel's.
+
+    ``--nbval-current-env`` starts the kernel as ``python -m ipykernel_launcher`` with this
+    environment (PYTHONPATH included), so no kernel spec needs installing on the machine.
+    """
     def command(nb: str, limit: float):
         return [python, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
                 "-p", "no:xdist", "-q", "--nbval-kernel-startup-timeout", "120",
-                "--nbval-cell-timeout", str(int(limit + cell_timeout_margin) + 1), nb]
+                "--nbval-cell-timeout", str(int(limit) + 1), nb]
     return command
 
 

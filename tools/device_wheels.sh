@@ -43,9 +43,21 @@ python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-bin
   --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_26_x86_64 \
   --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform manylinux1_x86_64 \
   --platform linux_x86_64 -d "$DEST" "${specs[@]}" 2> >(grep -v "^WARNING: Location 'file:" >&2)
+# Would they install there? pip's own tag check for that Python and platform, installing nothing.
+python3 -m pip install --quiet --disable-pip-version-check --dry-run --no-index --no-deps --only-binary=:all: \
+  --python-version "$PYVER" --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+  --platform manylinux2014_x86_64 --platform manylinux1_x86_64 --target "$(mktemp -d)" "$DEST"/*.whl \
+  || { echo "device_wheels: the wheels in $DEST would not install for cp${PYVER/./} on manylinux x86_64" >&2; exit 1; }
 count=$(ls "$DEST"/*.whl | wc -l)
 [ "$count" -eq "${#specs[@]}" ] || { echo "device_wheels: ${#specs[@]} packages but $count wheels in $DEST" >&2; ls "$DEST" >&2; exit 1; }
 total=$(du -cb "$DEST"/*.whl | tail -1 | cut -f1)
 ls -l "$DEST"/*.whl | awk '{printf "%9d  %s\n", $5, $NF}'
 echo "device_wheels: $count wheels, $((total / 1024)) KiB in $DEST (limit ${LIMIT_MIB} MiB)"
 [ "$total" -lt $((LIMIT_MIB * 1024 * 1024)) ] || { echo "device_wheels: over ${LIMIT_MIB} MiB" >&2; exit 1; }
+# What a run call sends: tracked and untracked-not-ignored files, plus the carried .whl and .device.
+tree=$(git ls-files -z --cached --others --exclude-standard | xargs -0 stat -c %s 2>/dev/null | awk '{s += $1} END {print s + 0}')
+device=$( (find .device -type f -print0 2>/dev/null || true) | xargs -0 -r stat -c %s | awk '{s += $1} END {print s + 0}')
+sum=$((tree + total + device))
+echo "device_wheels: a run with carry [\".whl\", \".device\"] sends about $((sum / 1048576)) MiB (tree $((tree / 1024)) KiB," \
+  "wheels $((total / 1024)) KiB, .device $((device / 1024)) KiB); the limit is 64 MiB"
+[ "$sum" -lt $((48 * 1024 * 1024)) ] || { echo "device_wheels: too close to the 64 MiB a run may send" >&2; exit 1; }
