@@ -348,8 +348,13 @@ def test_no_python_loop_over_batch_or_pixels():
 @pytest.mark.parametrize("kernel,padding", [((3, 3), 0), ((3, 3), 1), ((3, 3), 3), ((2, 4), (0, 2)), ((1, 5), (2, 4)),
                                             ((4, 4), "same"), ((3, 2), "valid")], ids=str)
 @pytest.mark.parametrize("c_in,c_out", [(1, 4), (5, 3), (8, 8)])
-def test_stride1_shifted_products_match_torch_for_any_padding(kernel, padding, c_in, c_out):
-    """Stride 1 runs through shifted matrix products (no im2col): check every padding shape."""
+@pytest.mark.parametrize("algorithm", ["shifted", "columns"])
+def test_stride1_algorithms_match_torch_for_any_padding(kernel, padding, c_in, c_out, algorithm, monkeypatch):
+    """Stride 1 runs through shifted matrix products or channels-last columns, whichever suits
+    the shape: force each one (forward and the transposed convolution of the backward pass)
+    and check every padding shape."""
+    chosen = []
+    monkeypatch.setattr(C, "_use_columns", lambda *shape: chosen.append(shape) or algorithm == "columns")
     x, w, b = randn(2, c_in, 7, 8), randn(c_out, c_in, *kernel, seed=1), randn(c_out, seed=2)
     ours = [S.tensor(a, requires_grad=True) for a in (x, w, b)]
     theirs = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
@@ -361,3 +366,5 @@ def test_stride1_shifted_products_match_torch_for_any_padding(kernel, padding, c
     ref.backward(torch.tensor(up))
     for a, t in zip(ours, theirs):
         np.testing.assert_allclose(a.grad, t.grad.numpy(), rtol=1e-10, atol=1e-12)
+    if c_in >= C._SHIFTED_MIN_CHANNELS:  # fewer channels take the classic im2col of any stride
+        assert len(chosen) == 2  # the forward pass and the input gradient both asked

@@ -38,7 +38,7 @@ from __future__ import annotations
 from numbers import Integral
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from labs.scratch.tensor import Tensor, is_grad_enabled
 
@@ -198,11 +198,15 @@ def _conv2d_backward(grad_out, x_shape, w, columns, stride, pads, need_x, need_w
     return grad_x, grad_w, grad_b
 
 
-def _shifted_backward(grad_out, x_shape, w, flat, hp, wp, pads, need_x, need_w, need_b):
-    """Gradients of the stride-1 convolution: x through a transposed convolution, w and b directly."""
+def _stride1_backward(grad_out, x_shape, w, saved, pads, need_x, need_w, need_b):
+    """Gradients of a stride-1 convolution: w from what the forward pass kept, x through a
+    transposed convolution (which picks its own algorithm for its own shape), b directly."""
     grad_x = grad_w = grad_b = None
     if need_w:
-        grad_w = _shifted_weight_grad(grad_out, flat, hp, wp, w.shape[2:])
+        if saved[0] == "columns":
+            grad_w = _columns_weight_grad(grad_out, saved[1], w.shape)
+        else:
+            grad_w = _shifted_weight_grad(grad_out, *saved[1:], w.shape[2:])
     if need_b:
         grad_b = grad_out.sum(axis=(0, 2, 3))
     if need_x:
@@ -216,8 +220,8 @@ def _conv2d_input_grad_stride1(grad_out, w, in_hw, pads):
     Input pixel (y, x) touched output (y - i + pt, x - j + pl) through kernel offset (i, j),
     so dx is the output gradient, padded by k - 1 - p, cross-correlated with the kernel
     flipped in both axes and with in/out channels swapped (a "transposed convolution").
-    That is the same shifted-product convolution as the forward pass, instead of a product
-    followed by kh * kw scattered additions (col2im).
+    That is a stride-1 convolution like the forward pass, instead of a product followed by
+    kh * kw scattered additions (col2im).
     """
     kh, kw = w.shape[2:]
     (pt, _), (pl, _) = pads
@@ -234,8 +238,119 @@ def _conv2d_input_grad_stride1(grad_out, w, in_hw, pads):
     if top < 0 or left < 0:  # padding larger than kernel - 1: those output rows saw only padding
         g = g[:, :, max(-top, 0):, max(-left, 0):]
         top, left = max(top, 0), max(left, 0)
-    gflat, hp, wp = _flat_padded(g, ((top, bottom), (left, right)), kw)
-    return _shifted_conv(gflat, hp, wp, flipped)
+    out, _ = _stride1_conv(g, flipped, ((top, bottom), (left, right)), keep=None)
+    return out
+
+
+def _stride1_conv(x, w, pads, keep, bias=None):
+    """Stride-1 cross-correlation by whichever algorithm suits the shape (see _use_columns).
+
+    Returns (out, saved): ``saved`` is what the weight gradient needs, when ``keep`` is
+    true: ("columns", columns) or ("shifted", flat, Hp, Wp); None otherwise.
+    """
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    (pt, pb), (pl, pr) = pads
+    ho, wo = h + pt + pb - kh + 1, wd + pl + pr - kw + 1
+    if _use_columns(c, o, ho * wo):
+        out, columns = _columns_conv(_channels_last_padded(x, pads), w, bias, keep)
+        return out, (("columns", columns) if keep else None)
+    flat, hp, wp = _flat_padded(x, pads, kw)
+    out = _shifted_conv(flat, hp, wp, w)  # a view that drops the wide rows' junk columns
+    if bias is not None:
+        out = out + bias[:, None, None]
+    return out, (("shifted", flat, hp, wp) if keep else None)
+
+
+# ---- which algorithm for a stride-1 convolution ----------------------------------------
+#
+# Both compute the same sums; they differ in what they copy and how many BLAS calls they
+# make. The shifted products (below) copy nothing but make kh*kw small products per image
+# and add kh*kw - 1 partial outputs together; im2col ("columns") first copies the input
+# kh*kw times and then makes one large product. On small images the per-image products are
+# so small that the call overhead and the wide rows' junk columns dominate, and one product
+# over the whole batch wins; when the output has at least as many channels as the input,
+# the copies are also no larger than the partial outputs they save (measured in
+# benchmarks/engine_vs_torch.py: book/benchmarks.md).
+
+_COLUMNS_ALWAYS_PIXELS = 64  # output images of at most 8 x 8 pixels: columns
+_COLUMNS_WIDENING_PIXELS = 256  # up to 16 x 16: columns when C_out >= C_in
+
+
+def _use_columns(c_in: int, c_out: int, out_pixels: int) -> bool:
+    if out_pixels <= _COLUMNS_ALWAYS_PIXELS:
+        return True
+    return out_pixels <= _COLUMNS_WIDENING_PIXELS and c_out >= c_in
+
+
+# ---- small images: im2col in channels-last layout, one product per chunk of images ------
+#
+# In channels-last layout (N, H, W, C) the kw*C numbers under one kernel row of a window are
+# contiguous, so each row of the column matrix (one per output pixel, laid out (i, j, c))
+# is kh contiguous copies, and the product columns @ weights (kh*kw*C, O) gives the output
+# in channels-last order, transposed back to (N, O, H, W) once, with the bias added in the
+# same pass. The columns are filled and multiplied a chunk of images at a time so that they
+# are still in cache when the product reads them.
+
+_COLUMNS_CHUNK_BYTES = 1 << 20
+
+
+def _channels_last_padded(x: np.ndarray, pads) -> np.ndarray:
+    """(N, Hp, Wp, C) zero-padded channels-last copy of x (N, C, H, W)."""
+    n, c, h, wd = x.shape
+    (pt, pb), (pl, pr) = pads
+    xp = np.zeros((n, h + pt + pb, wd + pl + pr, c), dtype=x.dtype)
+    xp[:, pt : pt + h, pl : pl + wd, :] = x.transpose(0, 2, 3, 1)
+    return xp
+
+
+def _fill_columns(xp: np.ndarray, kernel, columns: np.ndarray) -> None:
+    """Write the im2col rows of the images xp (n, Hp, Wp, C) into columns (n*Ho*Wo, kh*kw*C)."""
+    n, hp, wp, c = xp.shape
+    kh, kw = kernel
+    ho, wo = hp - kh + 1, wp - kw + 1
+    rows = columns.reshape(n, ho, wo, kh, kw * c)
+    for i in range(kh):
+        # kernel row i of every window: the kw*C contiguous numbers from (y + i, x), a view
+        rows[:, :, :, i] = as_strided(xp[:, i:], (n, ho, wo, kw * c), xp.strides)
+
+
+def _columns_weight(w: np.ndarray) -> np.ndarray:
+    """(O, C, kh, kw) weights as the (kh*kw*C, O) matrix that multiplies channels-last columns."""
+    o, c, kh, kw = w.shape
+    return w.transpose(2, 3, 1, 0).reshape(kh * kw * c, o)
+
+
+def _columns_conv(xp, w, bias, keep: bool):
+    """Stride-1 cross-correlation of xp (N, Hp, Wp, C) with w: (out (N, O, Ho, Wo), columns or None)."""
+    n, hp, wp, c = xp.shape
+    o, _, kh, kw = w.shape
+    ho, wo = hp - kh + 1, wp - kw + 1
+    pixels, depth = ho * wo, kh * kw * c
+    weight = _columns_weight(w)
+    out = np.empty((n, o, ho, wo), dtype=np.result_type(xp, w))
+    step = max(1, min(n, _COLUMNS_CHUNK_BYTES // (pixels * depth * xp.itemsize)))
+    columns = np.empty((n * pixels if keep else step * pixels, depth), dtype=xp.dtype)
+    product = np.empty((step * pixels, o), dtype=out.dtype)
+    for start in range(0, n, step):
+        k = min(step, n - start)
+        cols = columns[start * pixels : (start + k) * pixels] if keep else columns[: k * pixels]
+        _fill_columns(xp[start : start + k], (kh, kw), cols)
+        np.matmul(cols, weight, out=product[: k * pixels])
+        channels_first = product[: k * pixels].reshape(k, pixels, o).transpose(0, 2, 1)
+        target = out[start : start + k].reshape(k, o, pixels)
+        if bias is None:
+            target[...] = channels_first
+        else:
+            np.add(channels_first, bias[:, None], out=target)
+    return out, (columns if keep else None)
+
+
+def _columns_weight_grad(grad_out, columns, w_shape):
+    """dL/dw = columns^T @ (output gradient, channels last): one product over the whole batch."""
+    o, c, kh, kw = w_shape
+    g = np.ascontiguousarray(grad_out.transpose(0, 2, 3, 1)).reshape(-1, o)
+    return (columns.T @ g).reshape(kh, kw, c, o).transpose(3, 2, 0, 1)
 
 
 # ---- stride 1: shifted matrix products on flattened padded images (no im2col copy) ------
@@ -401,17 +516,13 @@ def _conv(input, weight, bias, stride, padding, spatial: int, fn: str):
     need_x, need_w = _needs_grad(input), _needs_grad(weight)
     need_b = bias is not None and _needs_grad(bias)
     x_shape = x.shape
-    # shifted products pay off once each product has a few input channels to sum over; a first
-    # layer (1-3 channels) is faster through im2col, whose one product sums over C*kh*kw
-    shifted = strides == (1, 1) and x.shape[1] >= _SHIFTED_MIN_CHANNELS
-    if shifted:
-        flat, hp, wp = _flat_padded(x, pads, w.shape[3])
-        out = _shifted_conv(flat, hp, wp, w)
-        if b is not None:
-            out = out + b[:, None, None]
-        columns = None
-        if not need_w:
-            flat = None
+    # stride 1 with a few input channels: shifted products or channels-last columns (see
+    # _use_columns); a first layer (1-3 channels) is faster through the classic im2col, whose
+    # one product sums over C*kh*kw
+    stride1 = strides == (1, 1) and x.shape[1] >= _SHIFTED_MIN_CHANNELS
+    if stride1:
+        out, saved = _stride1_conv(x, w, pads, keep=need_w, bias=b)
+        out, columns = np.ascontiguousarray(out), None
     else:
         out, columns = _conv2d_forward(x, w, b, strides, pads, keep_columns=need_w)
 
@@ -419,8 +530,8 @@ def _conv(input, weight, bias, stride, padding, spatial: int, fn: str):
         g = grad[None] if unbatched else grad
         if spatial == 1:
             g = g[:, :, None, :]
-        if shifted:
-            gx, gw, gb = _shifted_backward(g, x_shape, w, flat, hp, wp, pads, need_x, need_w, need_b)
+        if stride1:
+            gx, gw, gb = _stride1_backward(g, x_shape, w, saved, pads, need_x, need_w, need_b)
         else:
             gx, gw, gb = _conv2d_backward(g, x_shape, w, columns, strides, pads, need_x, need_w, need_b)
         if gx is not None:
