@@ -293,6 +293,10 @@ def _use_columns(c_in: int, c_out: int, out_pixels: int) -> bool:
 # are still in cache when the product reads them.
 
 _COLUMNS_CHUNK_BYTES = 1 << 20
+# With few output channels the chunk's product (pixels, K) @ (K, O) has too few columns for
+# BLAS to run near its peak; one product per image, (O, K) @ (K, pixels), is then the faster
+# shape (measured with OpenBLAS: 16 -> 32 channels on 14 x 14 images), and it needs no transpose.
+_PER_IMAGE_MAX_CHANNELS = 32
 
 
 def _channels_last_padded(x: np.ndarray, pads) -> np.ndarray:
@@ -331,14 +335,21 @@ def _columns_conv(xp, w, bias, keep: bool):
     out = np.empty((n, o, ho, wo), dtype=np.result_type(xp, w))
     step = max(1, min(n, _COLUMNS_CHUNK_BYTES // (pixels * depth * xp.itemsize)))
     columns = np.empty((n * pixels if keep else step * pixels, depth), dtype=xp.dtype)
-    product = np.empty((step * pixels, o), dtype=out.dtype)
+    per_image = o <= _PER_IMAGE_MAX_CHANNELS
+    product = None if per_image else np.empty((step * pixels, o), dtype=out.dtype)
     for start in range(0, n, step):
         k = min(step, n - start)
         cols = columns[start * pixels : (start + k) * pixels] if keep else columns[: k * pixels]
         _fill_columns(xp[start : start + k], (kh, kw), cols)
+        target = out[start : start + k].reshape(k, o, pixels)
+        if per_image:  # (O, K) @ (K, pixels) for each image lands in (N, O, H*W) as it is
+            np.matmul(weight.T, cols.reshape(k, pixels, depth).transpose(0, 2, 1), out=target)
+            if bias is not None:
+                target += bias[:, None]
+            continue
+        # one (pixels of k images, K) @ (K, O) product, then back to channels first (+ bias)
         np.matmul(cols, weight, out=product[: k * pixels])
         channels_first = product[: k * pixels].reshape(k, pixels, o).transpose(0, 2, 1)
-        target = out[start : start + k].reshape(k, o, pixels)
         if bias is None:
             target[...] = channels_first
         else:
