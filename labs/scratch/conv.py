@@ -256,9 +256,7 @@ def _stride1_conv(x, w, pads, keep, bias=None):
         out, columns = _columns_conv(_channels_last_padded(x, pads), w, bias, keep)
         return out, (("columns", columns) if keep else None)
     flat, hp, wp = _flat_padded(x, pads, kw)
-    out = _shifted_conv(flat, hp, wp, w)  # a view that drops the wide rows' junk columns
-    if bias is not None:
-        out = out + bias[:, None, None]
+    out = _shifted_conv(flat, hp, wp, w, bias)
     return out, (("shifted", flat, hp, wp) if keep else None)
 
 
@@ -393,23 +391,33 @@ def _chunks(n: int, bytes_per_image: int):
     return [slice(s, min(n, s + step)) for s in range(0, n, step)]
 
 
-def _shifted_conv(flat, hp, wp, w):
-    """Stride-1 cross-correlation of a flat padded batch with w (O, C, kh, kw): (N, O, Ho, Wo)."""
+def _shifted_conv(flat, hp, wp, w, bias=None):
+    """Stride-1 cross-correlation of a flat padded batch with w (O, C, kh, kw): (N, O, Ho, Wo) + bias."""
     n = flat.shape[0]
     o, _, kh, kw = w.shape
     ho, wo = hp - kh + 1, wp - kw + 1
     length = ho * wp
     dtype = np.result_type(flat, w)
-    out = np.empty((n, o, length), dtype=dtype)
-    taps = [(w[:, :, i, j], i * wp + j) for i in range(kh) for j in range(kw)]
-    for part in _chunks(n, o * length * dtype.itemsize):
-        acc, term = out[part], np.empty((part.stop - part.start, o, length), dtype=dtype)
-        images = flat[part]
+    out = np.empty((n, o, ho, wo), dtype=dtype)
+    # each tap as a contiguous (O, C) matrix, which BLAS reads as it is
+    taps = [(np.ascontiguousarray(w[:, :, i, j]), i * wp + j) for i in range(kh) for j in range(kw)]
+    parts = _chunks(n, o * length * dtype.itemsize)
+    step = parts[0].stop
+    acc_buffer, term_buffer = np.empty((step, o, length), dtype=dtype), np.empty((step, o, length), dtype=dtype)
+    for part in parts:
+        k = part.stop - part.start
+        acc, term, images = acc_buffer[:k], term_buffer[:k], flat[part]
         np.matmul(taps[0][0], images[:, :, taps[0][1] : taps[0][1] + length], out=acc)
         for tap, start in taps[1:]:
             np.matmul(tap, images[:, :, start : start + length], out=term)
             acc += term
-    return out.reshape(n, o, ho, wp)[:, :, :, :wo]
+        # drop the wide rows' junk columns (and add the bias) while the chunk is still in cache
+        wide = acc.reshape(k, o, ho, wp)[:, :, :, :wo]
+        if bias is None:
+            out[part] = wide
+        else:
+            np.add(wide, bias[:, None, None], out=out[part])
+    return out
 
 
 def _shifted_weight_grad(grad_out, flat, hp, wp, kernel):
@@ -533,7 +541,7 @@ def _conv(input, weight, bias, stride, padding, spatial: int, fn: str):
     stride1 = strides == (1, 1) and x.shape[1] >= _SHIFTED_MIN_CHANNELS
     if stride1:
         out, saved = _stride1_conv(x, w, pads, keep=need_w, bias=b)
-        out, columns = np.ascontiguousarray(out), None
+        columns = None
     else:
         out, columns = _conv2d_forward(x, w, b, strides, pads, keep_columns=need_w)
 
