@@ -199,22 +199,23 @@ def _conv2d_backward(grad_out, x_shape, w, columns, stride, pads, need_x, need_w
 
 
 def _stride1_backward(grad_out, x_shape, w, saved, pads, need_x, need_w, need_b):
-    """Gradients of a stride-1 convolution: w from what the forward pass kept, x through a
-    transposed convolution (which picks its own algorithm for its own shape), b directly."""
+    """Gradients of a stride-1 convolution: x through a transposed convolution (which picks
+    its own algorithm for its own shape), w from what the forward pass kept, b directly."""
     grad_x = grad_w = grad_b = None
+    wide = None
+    if need_x:
+        grad_x, wide = _conv2d_input_grad_stride1(grad_out, w, x_shape[2:], pads, saved)
     if need_w:
         if saved[0] == "columns":
             grad_w = _columns_weight_grad(grad_out, saved[1], w.shape)
         else:
-            grad_w = _shifted_weight_grad(grad_out, *saved[1:], w.shape[2:])
+            grad_w = _shifted_weight_grad(grad_out, *saved[1:], w.shape[2:], wide)
     if need_b:
         grad_b = grad_out.sum(axis=(0, 2, 3))
-    if need_x:
-        grad_x = _conv2d_input_grad_stride1(grad_out, w, x_shape[2:], pads)
     return grad_x, grad_w, grad_b
 
 
-def _conv2d_input_grad_stride1(grad_out, w, in_hw, pads):
+def _conv2d_input_grad_stride1(grad_out, w, in_hw, pads, saved=None):
     """dL/dx of a stride-1 convolution, as a convolution of the output gradient.
 
     Input pixel (y, x) touched output (y - i + pt, x - j + pl) through kernel offset (i, j),
@@ -222,6 +223,10 @@ def _conv2d_input_grad_stride1(grad_out, w, in_hw, pads):
     flipped in both axes and with in/out channels swapped (a "transposed convolution").
     That is a stride-1 convolution like the forward pass, instead of a product followed by
     kh * kw scattered additions (col2im).
+
+    Returns (dx, wide): ``wide`` is the output gradient in the "wide" layout that the shifted
+    weight gradient reads (see _shifted_weight_grad), as a view of the padded copy made here,
+    when the forward pass was shifted and the two layouts line up; None otherwise.
     """
     kh, kw = w.shape[2:]
     (pt, _), (pl, _) = pads
@@ -232,21 +237,28 @@ def _conv2d_input_grad_stride1(grad_out, w, in_hw, pads):
     top, left = kh - 1 - pt, kw - 1 - pl
     bottom, right = h + kh - 1 - top - ho, wd + kw - 1 - left - wo
     g = grad_out
+    cropped = min(top, left, bottom, right) < 0
     if bottom < 0 or right < 0:  # output rows that saw only padding: crop instead of pad
         g = g[:, :, : ho + min(bottom, 0), : wo + min(right, 0)]
         bottom, right = max(bottom, 0), max(right, 0)
     if top < 0 or left < 0:  # padding larger than kernel - 1: those output rows saw only padding
         g = g[:, :, max(-top, 0):, max(-left, 0):]
         top, left = max(top, 0), max(left, 0)
-    out, _ = _stride1_conv(g, flipped, ((top, bottom), (left, right)), keep=None)
-    return out
+    grad_x, padded = _stride1_conv(g, flipped, ((top, bottom), (left, right)), keep=False)
+    wide = None
+    if saved is not None and saved[0] == "shifted" and padded is not None and not cropped and padded[3] == saved[3]:
+        # same row length Wp as the forward pass: row y of the gradient starts at (top + y) * Wp
+        # + left, and the padding around it is the zero "junk" columns the wide layout needs
+        start = top * padded[3] + left
+        wide = padded[1][:, :, start : start + ho * padded[3]]
+    return grad_x, wide
 
 
 def _stride1_conv(x, w, pads, keep, bias=None):
     """Stride-1 cross-correlation by whichever algorithm suits the shape (see _use_columns).
 
-    Returns (out, saved): ``saved`` is what the weight gradient needs, when ``keep`` is
-    true: ("columns", columns) or ("shifted", flat, Hp, Wp); None otherwise.
+    Returns (out, saved): what the weight gradient needs, ("columns", columns) when ``keep``
+    is true, or ("shifted", flat, Hp, Wp) (the padded copy exists anyway); otherwise None.
     """
     n, c, h, wd = x.shape
     o, _, kh, kw = w.shape
@@ -256,8 +268,7 @@ def _stride1_conv(x, w, pads, keep, bias=None):
         out, columns = _columns_conv(_channels_last_padded(x, pads), w, bias, keep)
         return out, (("columns", columns) if keep else None)
     flat, hp, wp = _flat_padded(x, pads, kw)
-    out = _shifted_conv(flat, hp, wp, w, bias)
-    return out, (("shifted", flat, hp, wp) if keep else None)
+    return _shifted_conv(flat, hp, wp, w, bias), ("shifted", flat, hp, wp)
 
 
 # ---- which algorithm for a stride-1 convolution ----------------------------------------
@@ -420,15 +431,20 @@ def _shifted_conv(flat, hp, wp, w, bias=None):
     return out
 
 
-def _shifted_weight_grad(grad_out, flat, hp, wp, kernel):
-    """dL/dw[:, :, i, j] = sum over images of (wide output gradient) @ (slice (i, j))^T."""
+def _shifted_weight_grad(grad_out, flat, hp, wp, kernel, wide=None):
+    """dL/dw[:, :, i, j] = sum over images of (wide output gradient) @ (slice (i, j))^T.
+
+    ``wide`` is the output gradient laid out like the wide output, (N, O, Ho*Wp) with zeros
+    in the junk columns; it is built here unless the input gradient already made one.
+    """
     n, o, ho, wo = grad_out.shape
     kh, kw = kernel
     c = flat.shape[1]
     length = ho * wp
-    wide = np.zeros((n, o, ho, wp), dtype=grad_out.dtype)
-    wide[:, :, :, :wo] = grad_out  # the junk columns of the wide output get no gradient
-    wide = wide.reshape(n, o, length)
+    if wide is None:
+        wide = np.zeros((n, o, ho, wp), dtype=grad_out.dtype)
+        wide[:, :, :, :wo] = grad_out  # the junk columns of the wide output get no gradient
+        wide = wide.reshape(n, o, length)
     grad_w = np.zeros((kh, kw, o, c), dtype=grad_out.dtype)
     for part in _chunks(n, (o + c) * length * grad_out.dtype.itemsize):
         g, images = wide[part], flat[part]
