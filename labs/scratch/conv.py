@@ -10,18 +10,24 @@ learned kernel does not care which one is used (it learns the flipped weights), 
 PyTorch, TensorFlow, JAX and this engine all compute the cross-correlation and call it
 ``conv2d``. Chapter 5 shows the difference with ``scipy.signal``.
 
-How it is vectorised (no Python loop over pixels or batch items):
+How it is vectorised (no Python loop over pixels; at most a loop over chunks of images):
 
-* **im2col** (forward): ``np.lib.stride_tricks.sliding_window_view`` gives a *view* of
-  every kh x kw window, shape ``(N, C, H_out, W_out, kh, kw)``; one reshape copies the
-  windows into the "columns", one matrix of shape ``(C*kh*kw, H_out*W_out)`` per example,
-  and a single (batched) matrix product with the weights, reshaped to
-  ``(C_out, C*kh*kw)``, gives every output pixel at once.
-* **backward**: ``grad_weight = sum over examples of grad_out @ columns^T``;
-  ``grad_columns = weight^T @ grad_out``, and **col2im** adds each column entry back
-  to the input pixel it came from. Windows overlap, so entries must be *added*;
-  we do it with one vectorised slice-add per kernel offset (kh*kw iterations, each over
-  the whole batch), which is the same as ``np.add.at`` but much faster.
+* **im2col**: ``np.lib.stride_tricks.sliding_window_view`` gives a *view* of every
+  kh x kw window, shape ``(N, C, H_out, W_out, kh, kw)``; one reshape copies the windows
+  into the "columns", one matrix of shape ``(C*kh*kw, H_out*W_out)`` per example, and a
+  single (batched) matrix product with the weights, reshaped to ``(C_out, C*kh*kw)``,
+  gives every output pixel at once. Backward: ``grad_weight = sum over examples of
+  grad_out @ columns^T``; ``grad_columns = weight^T @ grad_out``, and **col2im** adds
+  each column entry back to the input pixel it came from (windows overlap, so entries
+  must be *added*: one vectorised slice-add per kernel offset, like ``np.add.at`` but
+  much faster). This runs strided convolutions and first layers (1-3 input channels).
+* **stride 1, several channels**, the convolutions inside a CNN, take one of two faster
+  routes, chosen by shape (``_use_columns``): on larger images, **shifted products**,
+  kh*kw matrix products over the flattened padded images with no copy of the windows; on
+  small images, **im2col in channels-last layout**, one large product per chunk of
+  images, whose kept columns give the weight gradient in one more product. The input
+  gradient is a transposed convolution (the output gradient convolved with the flipped
+  kernel), which picks its own route for its own shape. The sections below say why.
 
 Shapes follow PyTorch: ``conv2d`` takes ``(N, C_in, H, W)`` (or an unbatched
 ``(C_in, H, W)``) and a weight ``(C_out, C_in, kh, kw)``; ``conv1d`` takes ``(N, C_in, L)``
