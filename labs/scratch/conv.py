@@ -284,18 +284,19 @@ def _stride1_conv(x, w, pads, keep, bias=None):
 # and add kh*kw - 1 partial outputs together; im2col ("columns") first copies the input
 # kh*kw times and then makes one large product. On small images the per-image products are
 # so small that the call overhead and the wide rows' junk columns dominate, and one product
-# over the whole batch wins; when the output has at least as many channels as the input,
-# the copies are also no larger than the partial outputs they save (measured in
-# benchmarks/engine_vs_torch.py: book/benchmarks.md).
+# over several images wins; on medium images it still wins when the output has more
+# channels than the input, because the copies are then smaller than the partial outputs they
+# save, and the kept columns make the weight gradient a single product (measured with
+# benchmarks/engine_vs_torch.py and other shapes; see book/benchmarks.md).
 
 _COLUMNS_ALWAYS_PIXELS = 64  # output images of at most 8 x 8 pixels: columns
-_COLUMNS_WIDENING_PIXELS = 256  # up to 16 x 16: columns when C_out >= C_in
+_COLUMNS_WIDENING_PIXELS = 256  # up to 16 x 16: columns when C_out > C_in
 
 
 def _use_columns(c_in: int, c_out: int, out_pixels: int) -> bool:
     if out_pixels <= _COLUMNS_ALWAYS_PIXELS:
         return True
-    return out_pixels <= _COLUMNS_WIDENING_PIXELS and c_out >= c_in
+    return out_pixels <= _COLUMNS_WIDENING_PIXELS and c_out > c_in
 
 
 # ---- small images: im2col in channels-last layout, one product per chunk of images ------
@@ -308,10 +309,12 @@ def _use_columns(c_in: int, c_out: int, out_pixels: int) -> bool:
 # are still in cache when the product reads them.
 
 _COLUMNS_CHUNK_BYTES = 1 << 20
-# With few output channels the chunk's product (pixels, K) @ (K, O) has too few columns for
-# BLAS to run near its peak; one product per image, (O, K) @ (K, pixels), is then the faster
-# shape (measured with OpenBLAS: 16 -> 32 channels on 14 x 14 images), and it needs no transpose.
-_PER_IMAGE_MAX_CHANNELS = 32
+# OpenBLAS multiplies small matrices (up to about a million multiply-adds) with a kernel that
+# skips the packing step of its general one. When one image's product, (O, K) @ (K, pixels),
+# is that small, a product per image is faster than one product per chunk, and it lands in
+# (N, O, H*W) with no transpose (measured: 16 -> 32 channels on 14 x 14 images gains, 32 -> 32
+# on 16 x 16, just above the size, loses).
+_SMALL_PRODUCT = 10**6
 
 
 def _channels_last_padded(x: np.ndarray, pads) -> np.ndarray:
@@ -350,7 +353,7 @@ def _columns_conv(xp, w, bias, keep: bool):
     out = np.empty((n, o, ho, wo), dtype=np.result_type(xp, w))
     step = max(1, min(n, _COLUMNS_CHUNK_BYTES // (pixels * depth * xp.itemsize)))
     columns = np.empty((n * pixels if keep else step * pixels, depth), dtype=xp.dtype)
-    per_image = o <= _PER_IMAGE_MAX_CHANNELS
+    per_image = o * depth * pixels <= _SMALL_PRODUCT
     product = None if per_image else np.empty((step * pixels, o), dtype=out.dtype)
     for start in range(0, n, step):
         k = min(step, n - start)
