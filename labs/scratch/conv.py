@@ -23,7 +23,7 @@ How it is vectorised (no Python loop over pixels; at most a loop over chunks of 
   much faster). This runs strided convolutions and first layers (1-3 input channels).
 * **stride 1, several channels**, the convolutions inside a CNN, take one of two faster
   routes, chosen by shape (``_use_columns``): on larger images, **shifted products**,
-  kh*kw matrix products over the flattened padded images with no copy of the windows; on
+  kh*kw matrix products over the flattened padded images with no im2col copy; on
   small images, **im2col in channels-last layout**, one large product per chunk of
   images, whose kept columns give the weight gradient in one more product. The input
   gradient is a transposed convolution (the output gradient convolved with the flipped
@@ -412,24 +412,40 @@ def _chunks(n: int, bytes_per_image: int):
 
 
 def _shifted_conv(flat, hp, wp, w, bias=None):
-    """Stride-1 cross-correlation of a flat padded batch with w (O, C, kh, kw): (N, O, Ho, Wo) + bias."""
-    n = flat.shape[0]
+    """Stride-1 cross-correlation of a flat padded batch with w (O, C, kh, kw): (N, O, Ho, Wo) + bias.
+
+    With no more input than output channels, each chunk of images is first copied kw times,
+    shifted by 0..kw-1 (``_stack_kernel_row``): a whole kernel row is then one product that
+    sums over C*kw terms, so a chunk costs kh products and kh - 1 additions of partial
+    outputs instead of kh*kw and kh*kw - 1, and the copies are smaller than what they save.
+    """
+    n, c = flat.shape[:2]
     o, _, kh, kw = w.shape
     ho, wo = hp - kh + 1, wp - kw + 1
     length = ho * wp
     dtype = np.result_type(flat, w)
     out = np.empty((n, o, ho, wo), dtype=dtype)
-    # each tap as a contiguous (O, C) matrix, which BLAS reads as it is
-    taps = [(np.ascontiguousarray(w[:, :, i, j]), i * wp + j) for i in range(kh) for j in range(kw)]
+    stacked = c <= o and kw > 1
+    if stacked:  # one tap per kernel row i: w[:, :, i, :] as an (O, C*kw) matrix, reading from i*Wp
+        taps = [(np.ascontiguousarray(w[:, :, i, :]).reshape(o, c * kw), i * wp) for i in range(kh)]
+    else:  # one tap per kernel offset, a contiguous (O, C) matrix (BLAS reads it as it is)
+        taps = [(np.ascontiguousarray(w[:, :, i, j]), i * wp + j) for i in range(kh) for j in range(kw)]
     parts = _chunks(n, o * length * dtype.itemsize)
     step = parts[0].stop
     acc_buffer, term_buffer = np.empty((step, o, length), dtype=dtype), np.empty((step, o, length), dtype=dtype)
+    span = (kh - 1) * wp + length  # how far the kernel rows of one image read
+    rows_buffer = np.empty((step, c, kw, span), dtype=flat.dtype) if stacked else None
     for part in parts:
         k = part.stop - part.start
-        acc, term, images = acc_buffer[:k], term_buffer[:k], flat[part]
-        np.matmul(taps[0][0], images[:, :, taps[0][1] : taps[0][1] + length], out=acc)
-        for tap, start in taps[1:]:
-            np.matmul(tap, images[:, :, start : start + length], out=term)
+        acc, term = acc_buffer[:k], term_buffer[:k]
+        if stacked:
+            rows = _stack_kernel_row(flat[part], rows_buffer[:k])
+            windows = [rows[..., s : s + length].reshape(k, c * kw, length) for _, s in taps]
+        else:
+            windows = [flat[part][:, :, s : s + length] for _, s in taps]
+        np.matmul(taps[0][0], windows[0], out=acc)
+        for (tap, _), window in zip(taps[1:], windows[1:]):
+            np.matmul(tap, window, out=term)
             acc += term
         # drop the wide rows' junk columns (and add the bias) while the chunk is still in cache
         wide = acc.reshape(k, o, ho, wp)[:, :, :, :wo]
@@ -438,6 +454,14 @@ def _shifted_conv(flat, hp, wp, w, bias=None):
         else:
             np.add(wide, bias[:, None, None], out=out[part])
     return out
+
+
+def _stack_kernel_row(images, buffer):
+    """buffer (k, C, kw, span)[:, :, j, q] = images[:, :, q + j]: the kw offsets of a kernel row side by side."""
+    kw, span = buffer.shape[2:]
+    for j in range(kw):
+        buffer[:, :, j] = images[:, :, j : j + span]
+    return buffer
 
 
 def _shifted_weight_grad(grad_out, flat, hp, wp, kernel, wide=None):
