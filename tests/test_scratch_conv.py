@@ -368,3 +368,21 @@ def test_stride1_algorithms_match_torch_for_any_padding(kernel, padding, c_in, c
         np.testing.assert_allclose(a.grad, t.grad.numpy(), rtol=1e-10, atol=1e-12)
     if c_in >= C._SHIFTED_MIN_CHANNELS:  # fewer channels take the classic im2col of any stride
         assert len(chosen) == 2  # the forward pass and the input gradient both asked
+
+
+@pytest.mark.parametrize("algorithm", ["shifted", "columns"])
+@pytest.mark.parametrize("needs", [(True, False), (False, True), (True, True)], ids=["input", "weight", "both"])
+def test_stride1_gradients_when_only_some_inputs_need_them(algorithm, needs, monkeypatch):
+    """The stride-1 routes keep what the weight gradient needs only when it is needed, and
+    the input gradient reuses the forward pass's layout only when it exists: every mix of
+    requires_grad must still give torch's gradients."""
+    monkeypatch.setattr(C, "_use_columns", lambda *shape: algorithm == "columns")
+    x, w = randn(2, 6, 9, 8), randn(5, 6, 3, 3, seed=1)
+    ours = [S.tensor(a, requires_grad=r) for a, r in zip((x, w), needs)]
+    theirs = [torch.tensor(a, requires_grad=r) for a, r in zip((x, w), needs)]
+    S.functional.conv2d(*ours, padding=1).sum().backward()
+    TF.conv2d(*theirs, padding=1).sum().backward()
+    for a, t, r in zip(ours, theirs, needs):
+        assert (a.grad is not None) == r
+        if r:
+            np.testing.assert_allclose(a.grad, t.grad.numpy(), rtol=1e-10, atol=1e-12)

@@ -591,6 +591,8 @@ def _conv(input, weight, bias, stride, padding, spatial: int, fn: str):
     if stride1:
         out, saved = _stride1_conv(x, w, pads, keep=need_w, bias=b)
         columns = None
+        if not need_w:  # only the weight gradient reads what the forward pass kept
+            saved = None
     else:
         out, columns = _conv2d_forward(x, w, b, strides, pads, keep_columns=need_w)
 
