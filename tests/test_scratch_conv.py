@@ -386,3 +386,20 @@ def test_stride1_gradients_when_only_some_inputs_need_them(algorithm, needs, mon
         assert (a.grad is not None) == r
         if r:
             np.testing.assert_allclose(a.grad, t.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("small_product", [0, 10**12], ids=["one product per chunk", "one product per image"])
+@pytest.mark.parametrize("kernel,padding,c_in,c_out", [((3, 3), 1, 4, 6), ((2, 4), (0, 2), 6, 4), ((1, 5), 2, 5, 40)], ids=str)
+def test_columns_products_per_chunk_and_per_image_match_torch(small_product, kernel, padding, c_in, c_out, monkeypatch):
+    """The channels-last columns multiply either a chunk of images at once or image by image
+    (whichever BLAS runs faster for the size, _SMALL_PRODUCT); force each, with a chunk
+    smaller than the batch so that several chunks and a short last one are exercised."""
+    monkeypatch.setattr(C, "_use_columns", lambda *shape: True)
+    monkeypatch.setattr(C, "_SMALL_PRODUCT", small_product)
+    monkeypatch.setattr(C, "_COLUMNS_CHUNK_BYTES", 1)  # one image per chunk
+    x, w, b = randn(3, c_in, 6, 7), randn(c_out, c_in, *kernel, seed=1), randn(c_out, seed=2)
+    compare(lambda x, w, b: S.functional.conv2d(x, w, b, padding=padding),
+            lambda x, w, b: TF.conv2d(x, w, b, padding=padding), [x, w, b])
+    monkeypatch.setattr(C, "_COLUMNS_CHUNK_BYTES", 2 * 6 * 7 * c_in * kernel[0] * kernel[1] * 8)  # two, then one
+    compare(lambda x, w, b: S.functional.conv2d(x, w, b, padding=padding),
+            lambda x, w, b: TF.conv2d(x, w, b, padding=padding), [x, w, b])
