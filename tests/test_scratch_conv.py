@@ -347,9 +347,14 @@ def test_no_python_loop_over_batch_or_pixels():
 
 @pytest.mark.parametrize("kernel,padding", [((3, 3), 0), ((3, 3), 1), ((3, 3), 3), ((2, 4), (0, 2)), ((1, 5), (2, 4)),
                                             ((4, 4), "same"), ((3, 2), "valid")], ids=str)
-@pytest.mark.parametrize("c_in,c_out", [(1, 4), (5, 3), (8, 8)])
-def test_stride1_shifted_products_match_torch_for_any_padding(kernel, padding, c_in, c_out):
-    """Stride 1 runs through shifted matrix products (no im2col): check every padding shape."""
+@pytest.mark.parametrize("c_in,c_out", [(1, 4), (5, 3), (8, 8), (4, 40)])
+@pytest.mark.parametrize("algorithm", ["shifted", "columns"])
+def test_stride1_algorithms_match_torch_for_any_padding(kernel, padding, c_in, c_out, algorithm, monkeypatch):
+    """Stride 1 runs through shifted matrix products or channels-last columns, whichever suits
+    the shape: force each one (forward and the transposed convolution of the backward pass)
+    and check every padding shape."""
+    chosen = []
+    monkeypatch.setattr(C, "_use_columns", lambda *shape: chosen.append(shape) or algorithm == "columns")
     x, w, b = randn(2, c_in, 7, 8), randn(c_out, c_in, *kernel, seed=1), randn(c_out, seed=2)
     ours = [S.tensor(a, requires_grad=True) for a in (x, w, b)]
     theirs = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
@@ -361,3 +366,40 @@ def test_stride1_shifted_products_match_torch_for_any_padding(kernel, padding, c
     ref.backward(torch.tensor(up))
     for a, t in zip(ours, theirs):
         np.testing.assert_allclose(a.grad, t.grad.numpy(), rtol=1e-10, atol=1e-12)
+    if c_in >= C._SHIFTED_MIN_CHANNELS:  # fewer channels take the classic im2col of any stride
+        assert len(chosen) == 2  # the forward pass and the input gradient both asked
+
+
+@pytest.mark.parametrize("algorithm", ["shifted", "columns"])
+@pytest.mark.parametrize("needs", [(True, False), (False, True), (True, True)], ids=["input", "weight", "both"])
+def test_stride1_gradients_when_only_some_inputs_need_them(algorithm, needs, monkeypatch):
+    """The stride-1 routes keep what the weight gradient needs only when it is needed, and
+    the input gradient reuses the forward pass's layout only when it exists: every mix of
+    requires_grad must still give torch's gradients."""
+    monkeypatch.setattr(C, "_use_columns", lambda *shape: algorithm == "columns")
+    x, w = randn(2, 6, 9, 8), randn(5, 6, 3, 3, seed=1)
+    ours = [S.tensor(a, requires_grad=r) for a, r in zip((x, w), needs)]
+    theirs = [torch.tensor(a, requires_grad=r) for a, r in zip((x, w), needs)]
+    S.functional.conv2d(*ours, padding=1).sum().backward()
+    TF.conv2d(*theirs, padding=1).sum().backward()
+    for a, t, r in zip(ours, theirs, needs):
+        assert (a.grad is not None) == r
+        if r:
+            np.testing.assert_allclose(a.grad, t.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("small_product", [0, 10**12], ids=["one product per chunk", "one product per image"])
+@pytest.mark.parametrize("kernel,padding,c_in,c_out", [((3, 3), 1, 4, 6), ((2, 4), (0, 2), 6, 4), ((1, 5), 2, 5, 40)], ids=str)
+def test_columns_products_per_chunk_and_per_image_match_torch(small_product, kernel, padding, c_in, c_out, monkeypatch):
+    """The channels-last columns multiply either a chunk of images at once or image by image
+    (whichever BLAS runs faster for the size, _SMALL_PRODUCT); force each, with a chunk
+    smaller than the batch so that several chunks and a short last one are exercised."""
+    monkeypatch.setattr(C, "_use_columns", lambda *shape: True)
+    monkeypatch.setattr(C, "_SMALL_PRODUCT", small_product)
+    monkeypatch.setattr(C, "_COLUMNS_CHUNK_BYTES", 1)  # one image per chunk
+    x, w, b = randn(3, c_in, 6, 7), randn(c_out, c_in, *kernel, seed=1), randn(c_out, seed=2)
+    compare(lambda x, w, b: S.functional.conv2d(x, w, b, padding=padding),
+            lambda x, w, b: TF.conv2d(x, w, b, padding=padding), [x, w, b])
+    monkeypatch.setattr(C, "_COLUMNS_CHUNK_BYTES", 2 * 6 * 7 * c_in * kernel[0] * kernel[1] * 8)  # two, then one
+    compare(lambda x, w, b: S.functional.conv2d(x, w, b, padding=padding),
+            lambda x, w, b: TF.conv2d(x, w, b, padding=padding), [x, w, b])

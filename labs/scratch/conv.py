@@ -10,18 +10,24 @@ learned kernel does not care which one is used (it learns the flipped weights), 
 PyTorch, TensorFlow, JAX and this engine all compute the cross-correlation and call it
 ``conv2d``. Chapter 5 shows the difference with ``scipy.signal``.
 
-How it is vectorised (no Python loop over pixels or batch items):
+How it is vectorised (no Python loop over pixels; at most a loop over chunks of images):
 
-* **im2col** (forward): ``np.lib.stride_tricks.sliding_window_view`` gives a *view* of
-  every kh x kw window, shape ``(N, C, H_out, W_out, kh, kw)``; one reshape copies the
-  windows into the "columns", one matrix of shape ``(C*kh*kw, H_out*W_out)`` per example,
-  and a single (batched) matrix product with the weights, reshaped to
-  ``(C_out, C*kh*kw)``, gives every output pixel at once.
-* **backward**: ``grad_weight = sum over examples of grad_out @ columns^T``;
-  ``grad_columns = weight^T @ grad_out``, and **col2im** adds each column entry back
-  to the input pixel it came from. Windows overlap, so entries must be *added*;
-  we do it with one vectorised slice-add per kernel offset (kh*kw iterations, each over
-  the whole batch), which is the same as ``np.add.at`` but much faster.
+* **im2col**: ``np.lib.stride_tricks.sliding_window_view`` gives a *view* of every
+  kh x kw window, shape ``(N, C, H_out, W_out, kh, kw)``; one reshape copies the windows
+  into the "columns", one matrix of shape ``(C*kh*kw, H_out*W_out)`` per example, and a
+  single (batched) matrix product with the weights, reshaped to ``(C_out, C*kh*kw)``,
+  gives every output pixel at once. Backward: ``grad_weight = sum over examples of
+  grad_out @ columns^T``; ``grad_columns = weight^T @ grad_out``, and **col2im** adds
+  each column entry back to the input pixel it came from (windows overlap, so entries
+  must be *added*: one vectorised slice-add per kernel offset, like ``np.add.at`` but
+  much faster). This runs strided convolutions and first layers (1-3 input channels).
+* **stride 1, several channels**, the convolutions inside a CNN, take one of two faster
+  routes, chosen by shape (``_use_columns``): on larger images, **shifted products**,
+  kh*kw matrix products over the flattened padded images with no im2col copy; on
+  small images, **im2col in channels-last layout**, one large product per chunk of
+  images, whose kept columns give the weight gradient in one more product. The input
+  gradient is a transposed convolution (the output gradient convolved with the flipped
+  kernel), which picks its own route for its own shape. The sections below say why.
 
 Shapes follow PyTorch: ``conv2d`` takes ``(N, C_in, H, W)`` (or an unbatched
 ``(C_in, H, W)``) and a weight ``(C_out, C_in, kh, kw)``; ``conv1d`` takes ``(N, C_in, L)``
@@ -38,7 +44,7 @@ from __future__ import annotations
 from numbers import Integral
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from labs.scratch.tensor import Tensor, is_grad_enabled
 
@@ -198,26 +204,35 @@ def _conv2d_backward(grad_out, x_shape, w, columns, stride, pads, need_x, need_w
     return grad_x, grad_w, grad_b
 
 
-def _shifted_backward(grad_out, x_shape, w, flat, hp, wp, pads, need_x, need_w, need_b):
-    """Gradients of the stride-1 convolution: x through a transposed convolution, w and b directly."""
+def _stride1_backward(grad_out, x_shape, w, saved, pads, need_x, need_w, need_b):
+    """Gradients of a stride-1 convolution: x through a transposed convolution (which picks
+    its own algorithm for its own shape), w from what the forward pass kept, b directly."""
     grad_x = grad_w = grad_b = None
+    wide = None
+    if need_x:
+        grad_x, wide = _conv2d_input_grad_stride1(grad_out, w, x_shape[2:], pads, saved)
     if need_w:
-        grad_w = _shifted_weight_grad(grad_out, flat, hp, wp, w.shape[2:])
+        if saved[0] == "columns":
+            grad_w = _columns_weight_grad(grad_out, saved[1], w.shape)
+        else:
+            grad_w = _shifted_weight_grad(grad_out, *saved[1:], w.shape[2:], wide)
     if need_b:
         grad_b = grad_out.sum(axis=(0, 2, 3))
-    if need_x:
-        grad_x = _conv2d_input_grad_stride1(grad_out, w, x_shape[2:], pads)
     return grad_x, grad_w, grad_b
 
 
-def _conv2d_input_grad_stride1(grad_out, w, in_hw, pads):
+def _conv2d_input_grad_stride1(grad_out, w, in_hw, pads, saved=None):
     """dL/dx of a stride-1 convolution, as a convolution of the output gradient.
 
     Input pixel (y, x) touched output (y - i + pt, x - j + pl) through kernel offset (i, j),
     so dx is the output gradient, padded by k - 1 - p, cross-correlated with the kernel
     flipped in both axes and with in/out channels swapped (a "transposed convolution").
-    That is the same shifted-product convolution as the forward pass, instead of a product
-    followed by kh * kw scattered additions (col2im).
+    That is a stride-1 convolution like the forward pass, instead of a product followed by
+    kh * kw scattered additions (col2im).
+
+    Returns (dx, wide): ``wide`` is the output gradient in the "wide" layout that the shifted
+    weight gradient reads (see _shifted_weight_grad), as a view of the padded copy made here,
+    when the forward pass was shifted and the two layouts line up; None otherwise.
     """
     kh, kw = w.shape[2:]
     (pt, _), (pl, _) = pads
@@ -228,14 +243,143 @@ def _conv2d_input_grad_stride1(grad_out, w, in_hw, pads):
     top, left = kh - 1 - pt, kw - 1 - pl
     bottom, right = h + kh - 1 - top - ho, wd + kw - 1 - left - wo
     g = grad_out
+    cropped = min(top, left, bottom, right) < 0
     if bottom < 0 or right < 0:  # output rows that saw only padding: crop instead of pad
         g = g[:, :, : ho + min(bottom, 0), : wo + min(right, 0)]
         bottom, right = max(bottom, 0), max(right, 0)
     if top < 0 or left < 0:  # padding larger than kernel - 1: those output rows saw only padding
         g = g[:, :, max(-top, 0):, max(-left, 0):]
         top, left = max(top, 0), max(left, 0)
-    gflat, hp, wp = _flat_padded(g, ((top, bottom), (left, right)), kw)
-    return _shifted_conv(gflat, hp, wp, flipped)
+    grad_x, padded = _stride1_conv(g, flipped, ((top, bottom), (left, right)), keep=False)
+    wide = None
+    if saved is not None and saved[0] == "shifted" and padded is not None and not cropped and padded[3] == saved[3]:
+        # same row length Wp as the forward pass: row y of the gradient starts at (top + y) * Wp
+        # + left, and the padding around it is the zero "junk" columns the wide layout needs
+        start = top * padded[3] + left
+        wide = padded[1][:, :, start : start + ho * padded[3]]
+    return grad_x, wide
+
+
+def _stride1_conv(x, w, pads, keep, bias=None):
+    """Stride-1 cross-correlation by whichever algorithm suits the shape (see _use_columns).
+
+    Returns (out, saved): what the weight gradient needs, ("columns", columns) when ``keep``
+    is true, or ("shifted", flat, Hp, Wp) (the padded copy exists anyway); otherwise None.
+    """
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    (pt, pb), (pl, pr) = pads
+    ho, wo = h + pt + pb - kh + 1, wd + pl + pr - kw + 1
+    if _use_columns(c, o, ho * wo):
+        out, columns = _columns_conv(_channels_last_padded(x, pads), w, bias, keep)
+        return out, (("columns", columns) if keep else None)
+    flat, hp, wp = _flat_padded(x, pads, kw)
+    return _shifted_conv(flat, hp, wp, w, bias), ("shifted", flat, hp, wp)
+
+
+# ---- which algorithm for a stride-1 convolution ----------------------------------------
+#
+# Both compute the same sums; they differ in what they copy and how many BLAS calls they
+# make. The shifted products (below) copy nothing but make kh*kw small products per image
+# and add kh*kw - 1 partial outputs together; im2col ("columns") first copies the input
+# kh*kw times and then makes one large product. On small images the per-image products are
+# so small that the call overhead and the wide rows' junk columns dominate, and one product
+# over several images wins; on medium images it still wins when the output has more
+# channels than the input, because the copies are then smaller than the partial outputs they
+# save, and the kept columns make the weight gradient a single product (measured with
+# benchmarks/engine_vs_torch.py and other shapes; see book/benchmarks.md).
+
+_COLUMNS_ALWAYS_PIXELS = 64  # output images of at most 8 x 8 pixels: columns
+_COLUMNS_WIDENING_PIXELS = 256  # up to 16 x 16: columns when C_out > C_in
+
+
+def _use_columns(c_in: int, c_out: int, out_pixels: int) -> bool:
+    if out_pixels <= _COLUMNS_ALWAYS_PIXELS:
+        return True
+    return out_pixels <= _COLUMNS_WIDENING_PIXELS and c_out > c_in
+
+
+# ---- small images: im2col in channels-last layout, one product per chunk of images ------
+#
+# In channels-last layout (N, H, W, C) the kw*C numbers under one kernel row of a window are
+# contiguous, so each row of the column matrix (one per output pixel, laid out (i, j, c))
+# is kh contiguous copies, and the product columns @ weights (kh*kw*C, O) gives the output
+# in channels-last order, transposed back to (N, O, H, W) once, with the bias added in the
+# same pass. The columns are filled and multiplied a chunk of images at a time so that they
+# are still in cache when the product reads them.
+
+_COLUMNS_CHUNK_BYTES = 1 << 20
+# OpenBLAS multiplies small matrices (up to about a million multiply-adds) with a kernel that
+# skips the packing step of its general one. When one image's product, (O, K) @ (K, pixels),
+# is that small, a product per image is faster than one product per chunk, and it lands in
+# (N, O, H*W) with no transpose (measured: 16 -> 32 channels on 14 x 14 images gains, 32 -> 32
+# on 16 x 16, just above the size, loses).
+_SMALL_PRODUCT = 10**6
+
+
+def _channels_last_padded(x: np.ndarray, pads) -> np.ndarray:
+    """(N, Hp, Wp, C) zero-padded channels-last copy of x (N, C, H, W)."""
+    n, c, h, wd = x.shape
+    (pt, pb), (pl, pr) = pads
+    xp = np.zeros((n, h + pt + pb, wd + pl + pr, c), dtype=x.dtype)
+    xp[:, pt : pt + h, pl : pl + wd, :] = x.transpose(0, 2, 3, 1)
+    return xp
+
+
+def _fill_columns(xp: np.ndarray, kernel, columns: np.ndarray) -> None:
+    """Write the im2col rows of the images xp (n, Hp, Wp, C) into columns (n*Ho*Wo, kh*kw*C)."""
+    n, hp, wp, c = xp.shape
+    kh, kw = kernel
+    ho, wo = hp - kh + 1, wp - kw + 1
+    rows = columns.reshape(n, ho, wo, kh, kw * c)
+    for i in range(kh):
+        # kernel row i of every window: the kw*C contiguous numbers from (y + i, x), a view
+        rows[:, :, :, i] = as_strided(xp[:, i:], (n, ho, wo, kw * c), xp.strides)
+
+
+def _columns_weight(w: np.ndarray) -> np.ndarray:
+    """(O, C, kh, kw) weights as the (kh*kw*C, O) matrix that multiplies channels-last columns."""
+    o, c, kh, kw = w.shape
+    return w.transpose(2, 3, 1, 0).reshape(kh * kw * c, o)
+
+
+def _columns_conv(xp, w, bias, keep: bool):
+    """Stride-1 cross-correlation of xp (N, Hp, Wp, C) with w: (out (N, O, Ho, Wo), columns or None)."""
+    n, hp, wp, c = xp.shape
+    o, _, kh, kw = w.shape
+    ho, wo = hp - kh + 1, wp - kw + 1
+    pixels, depth = ho * wo, kh * kw * c
+    weight = _columns_weight(w)
+    out = np.empty((n, o, ho, wo), dtype=np.result_type(xp, w))
+    step = max(1, min(n, _COLUMNS_CHUNK_BYTES // (pixels * depth * xp.itemsize)))
+    columns = np.empty((n * pixels if keep else step * pixels, depth), dtype=xp.dtype)
+    per_image = o * depth * pixels <= _SMALL_PRODUCT
+    product = None if per_image else np.empty((step * pixels, o), dtype=out.dtype)
+    for start in range(0, n, step):
+        k = min(step, n - start)
+        cols = columns[start * pixels : (start + k) * pixels] if keep else columns[: k * pixels]
+        _fill_columns(xp[start : start + k], (kh, kw), cols)
+        target = out[start : start + k].reshape(k, o, pixels)
+        if per_image:  # (O, K) @ (K, pixels) for each image lands in (N, O, H*W) as it is
+            np.matmul(weight.T, cols.reshape(k, pixels, depth).transpose(0, 2, 1), out=target)
+            if bias is not None:
+                target += bias[:, None]
+            continue
+        # one (pixels of k images, K) @ (K, O) product, then back to channels first (+ bias)
+        np.matmul(cols, weight, out=product[: k * pixels])
+        channels_first = product[: k * pixels].reshape(k, pixels, o).transpose(0, 2, 1)
+        if bias is None:
+            target[...] = channels_first
+        else:
+            np.add(channels_first, bias[:, None], out=target)
+    return out, (columns if keep else None)
+
+
+def _columns_weight_grad(grad_out, columns, w_shape):
+    """dL/dw = columns^T @ (output gradient, channels last): one product over the whole batch."""
+    o, c, kh, kw = w_shape
+    g = np.ascontiguousarray(grad_out.transpose(0, 2, 3, 1)).reshape(-1, o)
+    return (columns.T @ g).reshape(kh, kw, c, o).transpose(3, 2, 0, 1)
 
 
 # ---- stride 1: shifted matrix products on flattened padded images (no im2col copy) ------
@@ -267,34 +411,73 @@ def _chunks(n: int, bytes_per_image: int):
     return [slice(s, min(n, s + step)) for s in range(0, n, step)]
 
 
-def _shifted_conv(flat, hp, wp, w):
-    """Stride-1 cross-correlation of a flat padded batch with w (O, C, kh, kw): (N, O, Ho, Wo)."""
-    n = flat.shape[0]
+def _shifted_conv(flat, hp, wp, w, bias=None):
+    """Stride-1 cross-correlation of a flat padded batch with w (O, C, kh, kw): (N, O, Ho, Wo) + bias.
+
+    With no more input than output channels, each chunk of images is first copied kw times,
+    shifted by 0..kw-1 (``_stack_kernel_row``): a whole kernel row is then one product that
+    sums over C*kw terms, so a chunk costs kh products and kh - 1 additions of partial
+    outputs instead of kh*kw and kh*kw - 1, and the copies are smaller than what they save.
+    """
+    n, c = flat.shape[:2]
     o, _, kh, kw = w.shape
     ho, wo = hp - kh + 1, wp - kw + 1
     length = ho * wp
     dtype = np.result_type(flat, w)
-    out = np.empty((n, o, length), dtype=dtype)
-    taps = [(w[:, :, i, j], i * wp + j) for i in range(kh) for j in range(kw)]
-    for part in _chunks(n, o * length * dtype.itemsize):
-        acc, term = out[part], np.empty((part.stop - part.start, o, length), dtype=dtype)
-        images = flat[part]
-        np.matmul(taps[0][0], images[:, :, taps[0][1] : taps[0][1] + length], out=acc)
-        for tap, start in taps[1:]:
-            np.matmul(tap, images[:, :, start : start + length], out=term)
+    out = np.empty((n, o, ho, wo), dtype=dtype)
+    stacked = c <= o and kw > 1
+    if stacked:  # one tap per kernel row i: w[:, :, i, :] as an (O, C*kw) matrix, reading from i*Wp
+        taps = [(np.ascontiguousarray(w[:, :, i, :]).reshape(o, c * kw), i * wp) for i in range(kh)]
+    else:  # one tap per kernel offset, a contiguous (O, C) matrix (BLAS reads it as it is)
+        taps = [(np.ascontiguousarray(w[:, :, i, j]), i * wp + j) for i in range(kh) for j in range(kw)]
+    parts = _chunks(n, o * length * dtype.itemsize)
+    step = parts[0].stop
+    acc_buffer, term_buffer = np.empty((step, o, length), dtype=dtype), np.empty((step, o, length), dtype=dtype)
+    span = (kh - 1) * wp + length  # how far the kernel rows of one image read
+    rows_buffer = np.empty((step, c, kw, span), dtype=flat.dtype) if stacked else None
+    for part in parts:
+        k = part.stop - part.start
+        acc, term = acc_buffer[:k], term_buffer[:k]
+        if stacked:
+            rows = _stack_kernel_row(flat[part], rows_buffer[:k])
+            windows = [rows[..., s : s + length].reshape(k, c * kw, length) for _, s in taps]
+        else:
+            windows = [flat[part][:, :, s : s + length] for _, s in taps]
+        np.matmul(taps[0][0], windows[0], out=acc)
+        for (tap, _), window in zip(taps[1:], windows[1:]):
+            np.matmul(tap, window, out=term)
             acc += term
-    return out.reshape(n, o, ho, wp)[:, :, :, :wo]
+        # drop the wide rows' junk columns (and add the bias) while the chunk is still in cache
+        wide = acc.reshape(k, o, ho, wp)[:, :, :, :wo]
+        if bias is None:
+            out[part] = wide
+        else:
+            np.add(wide, bias[:, None, None], out=out[part])
+    return out
 
 
-def _shifted_weight_grad(grad_out, flat, hp, wp, kernel):
-    """dL/dw[:, :, i, j] = sum over images of (wide output gradient) @ (slice (i, j))^T."""
+def _stack_kernel_row(images, buffer):
+    """buffer (k, C, kw, span)[:, :, j, q] = images[:, :, q + j]: the kw offsets of a kernel row side by side."""
+    kw, span = buffer.shape[2:]
+    for j in range(kw):
+        buffer[:, :, j] = images[:, :, j : j + span]
+    return buffer
+
+
+def _shifted_weight_grad(grad_out, flat, hp, wp, kernel, wide=None):
+    """dL/dw[:, :, i, j] = sum over images of (wide output gradient) @ (slice (i, j))^T.
+
+    ``wide`` is the output gradient laid out like the wide output, (N, O, Ho*Wp) with zeros
+    in the junk columns; it is built here unless the input gradient already made one.
+    """
     n, o, ho, wo = grad_out.shape
     kh, kw = kernel
     c = flat.shape[1]
     length = ho * wp
-    wide = np.zeros((n, o, ho, wp), dtype=grad_out.dtype)
-    wide[:, :, :, :wo] = grad_out  # the junk columns of the wide output get no gradient
-    wide = wide.reshape(n, o, length)
+    if wide is None:
+        wide = np.zeros((n, o, ho, wp), dtype=grad_out.dtype)
+        wide[:, :, :, :wo] = grad_out  # the junk columns of the wide output get no gradient
+        wide = wide.reshape(n, o, length)
     grad_w = np.zeros((kh, kw, o, c), dtype=grad_out.dtype)
     for part in _chunks(n, (o + c) * length * grad_out.dtype.itemsize):
         g, images = wide[part], flat[part]
@@ -401,17 +584,15 @@ def _conv(input, weight, bias, stride, padding, spatial: int, fn: str):
     need_x, need_w = _needs_grad(input), _needs_grad(weight)
     need_b = bias is not None and _needs_grad(bias)
     x_shape = x.shape
-    # shifted products pay off once each product has a few input channels to sum over; a first
-    # layer (1-3 channels) is faster through im2col, whose one product sums over C*kh*kw
-    shifted = strides == (1, 1) and x.shape[1] >= _SHIFTED_MIN_CHANNELS
-    if shifted:
-        flat, hp, wp = _flat_padded(x, pads, w.shape[3])
-        out = _shifted_conv(flat, hp, wp, w)
-        if b is not None:
-            out = out + b[:, None, None]
+    # stride 1 with a few input channels: shifted products or channels-last columns (see
+    # _use_columns); a first layer (1-3 channels) is faster through the classic im2col, whose
+    # one product sums over C*kh*kw
+    stride1 = strides == (1, 1) and x.shape[1] >= _SHIFTED_MIN_CHANNELS
+    if stride1:
+        out, saved = _stride1_conv(x, w, pads, keep=need_w, bias=b)
         columns = None
-        if not need_w:
-            flat = None
+        if not need_w:  # only the weight gradient reads what the forward pass kept
+            saved = None
     else:
         out, columns = _conv2d_forward(x, w, b, strides, pads, keep_columns=need_w)
 
@@ -419,8 +600,8 @@ def _conv(input, weight, bias, stride, padding, spatial: int, fn: str):
         g = grad[None] if unbatched else grad
         if spatial == 1:
             g = g[:, :, None, :]
-        if shifted:
-            gx, gw, gb = _shifted_backward(g, x_shape, w, flat, hp, wp, pads, need_x, need_w, need_b)
+        if stride1:
+            gx, gw, gb = _stride1_backward(g, x_shape, w, saved, pads, need_x, need_w, need_b)
         else:
             gx, gw, gb = _conv2d_backward(g, x_shape, w, columns, strides, pads, need_x, need_w, need_b)
         if gx is not None:
