@@ -96,18 +96,26 @@ def normalise_text(text: str) -> str:
     return _BLANK_RUNS.sub("\n\n", text).strip("\n")
 
 
+@functools.lru_cache(maxsize=None)
+def _file_documents(path: Path) -> tuple[str, ...]:
+    """The normalised, non-empty docstrings of one source file, in source order (cached per file:
+    parsing is most of the corpus's cost, and :mod:`labs.data.docstrings` reads the same files again)."""
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (SyntaxError, ValueError):  # a file this Python cannot parse: not part of the corpus
+        return ()
+    return tuple(d for d in (normalise_text(doc) for doc in _docstrings(tree)) if d)
+
+
+def _module_documents(root: Path, name: str) -> tuple[str, ...]:
+    """The docstrings of one module or package (``"xml"``, or a part of one: ``"xml/dom"``) under ``root``."""
+    return tuple(d for path in _module_files(root, name) for d in _file_documents(path))
+
+
 @functools.lru_cache(maxsize=4)
 def _load(modules: tuple[str, ...]) -> str:
     root = _stdlib_dir()
-    documents = []
-    for name in modules:
-        for path in _module_files(root, name):
-            try:
-                tree = ast.parse(path.read_bytes(), filename=str(path))
-            except (SyntaxError, ValueError):  # a file this Python cannot parse: not part of the corpus
-                continue
-            documents.extend(normalise_text(doc) for doc in _docstrings(tree))
-    return "\n\n".join(d for d in documents if d) + "\n"
+    return "\n\n".join(d for name in modules for d in _module_documents(root, name)) + "\n"
 
 
 def load_text_corpus(modules: Sequence[str] | None = None) -> str:
