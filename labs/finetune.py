@@ -142,7 +142,9 @@ def train_classifier(backbone: GPT, data, mode: str, *, steps: int = 200, batch_
     elif mode == "lora":
         apply_lora(body, rank=rank, alpha=alpha)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(trainable, lr=lr)
+    # foreach: one kernel per operation over all tensors instead of a Python loop over them;
+    # the same arithmetic, so the same numbers, with a fraction of the overhead on a small model
+    optimizer = torch.optim.Adam(trainable, lr=lr, foreach=True)
     generator = np.random.default_rng(seed)
     features = None
     if mode == "frozen":  # a linear probe: the frozen features once, in eval mode
@@ -164,7 +166,7 @@ def train_classifier(backbone: GPT, data, mode: str, *, steps: int = 200, batch_
         loss = F.cross_entropy(logits, target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable, clip_grad_norm)
+        torch.nn.utils.clip_grad_norm_(trainable, clip_grad_norm, foreach=True)
         optimizer.step()
         losses.append(loss.item())
     wall = time.perf_counter() - start
@@ -242,7 +244,7 @@ def sequential_finetune(backbone: GPT, tasks, *, steps: int = 40, batch_size: in
     accuracies, lm_bits = [first], list(bits)
     for stage in range(len(parts)):
         trainable = list(body.parameters()) + [p for c in classifiers[:stage + 1] for p in c.head.parameters()]
-        optimizer = torch.optim.Adam(trainable, lr=float(lr))
+        optimizer = torch.optim.Adam(trainable, lr=float(lr), foreach=True)  # as in train_classifier
         body.train()
         for _ in range(steps):
             loss = 0.0
@@ -256,7 +258,7 @@ def sequential_finetune(backbone: GPT, tasks, *, steps: int = 40, batch_size: in
                 loss = loss + F.cross_entropy(logits, torch.as_tensor(ye[batch], device=device)) * (size / batch_size)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, clip_grad_norm)
+            torch.nn.utils.clip_grad_norm_(trainable, clip_grad_norm, foreach=True)
             optimizer.step()
         heads_ready.append(stage)
         row, bits = measure()
