@@ -26,7 +26,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from labs.data.corpus import CORPUS_MODULES, _module_documents, _stdlib_dir
+from labs.data.corpus import _PARSED, CORPUS_MODULES, _module_documents, _stdlib_dir
 
 __all__ = ["DOCSTRING_CLASSES", "DOMAIN_SPLIT", "load_docstrings", "labelled_subset", "pretraining_modules", "module_docstrings"]
 
@@ -78,6 +78,7 @@ def pretraining_modules(val_fraction: float = 0.1) -> tuple[str, ...]:
         if docs and start < cut:
             inside.append(name)
         start += sum(len(d) + 2 for d in docs)
+    _PARSED.save()  # the parsed files, for the next run
     return tuple(inside)
 
 
@@ -125,6 +126,7 @@ def _documents(classes: tuple, min_chars: int, val_fraction: float) -> tuple[tup
             raise RuntimeError(f"class {label!r} ({', '.join(modules)}) has only {len(docs)} docstrings of >= {min_chars} "
                                f"characters under {_stdlib_dir()}: this Python lacks those modules' sources "
                                "(Debian ships tkinter in python3-tk and idlelib in idle-python3.X); install them")
+    _PARSED.save()
     return tuple(per_class)
 
 
