@@ -32,6 +32,7 @@ from torch.nn import functional as F
 
 from labs.models.gpt import GPT, GPTClassifier
 from labs.models.lora import apply_lora, count_parameters
+from labs.train import foreach_for
 
 __all__ = ["MODES", "DEFAULT_LR", "FinetuneResult", "encode_task", "train_classifier", "accuracy",
            "SequentialResult", "sequential_finetune"]
@@ -142,9 +143,7 @@ def train_classifier(backbone: GPT, data, mode: str, *, steps: int = 200, batch_
     elif mode == "lora":
         apply_lora(body, rank=rank, alpha=alpha)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    # foreach: one kernel per operation over all tensors instead of a Python loop over them;
-    # the same arithmetic, so the same numbers, with a fraction of the overhead on a small model
-    optimizer = torch.optim.Adam(trainable, lr=lr, foreach=True)
+    optimizer = torch.optim.Adam(trainable, lr=lr, foreach=foreach_for(trainable))  # the same numbers, less overhead
     generator = np.random.default_rng(seed)
     features = None
     if mode == "frozen":  # a linear probe: the frozen features once, in eval mode
@@ -166,7 +165,7 @@ def train_classifier(backbone: GPT, data, mode: str, *, steps: int = 200, batch_
         loss = F.cross_entropy(logits, target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable, clip_grad_norm, foreach=True)
+        torch.nn.utils.clip_grad_norm_(trainable, clip_grad_norm)
         optimizer.step()
         losses.append(loss.item())
     wall = time.perf_counter() - start
@@ -244,7 +243,7 @@ def sequential_finetune(backbone: GPT, tasks, *, steps: int = 40, batch_size: in
     accuracies, lm_bits = [first], list(bits)
     for stage in range(len(parts)):
         trainable = list(body.parameters()) + [p for c in classifiers[:stage + 1] for p in c.head.parameters()]
-        optimizer = torch.optim.Adam(trainable, lr=float(lr), foreach=True)  # as in train_classifier
+        optimizer = torch.optim.Adam(trainable, lr=float(lr), foreach=foreach_for(trainable))
         body.train()
         for _ in range(steps):
             loss = 0.0
@@ -258,7 +257,7 @@ def sequential_finetune(backbone: GPT, tasks, *, steps: int = 40, batch_size: in
                 loss = loss + F.cross_entropy(logits, torch.as_tensor(ye[batch], device=device)) * (size / batch_size)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, clip_grad_norm, foreach=True)
+            torch.nn.utils.clip_grad_norm_(trainable, clip_grad_norm)
             optimizer.step()
         heads_ready.append(stage)
         row, bits = measure()
