@@ -32,6 +32,7 @@ from torch.nn import functional as F
 
 from labs.models.gpt import GPT, GPTClassifier
 from labs.models.lora import apply_lora, count_parameters
+from labs.train import foreach_for
 
 __all__ = ["MODES", "DEFAULT_LR", "FinetuneResult", "encode_task", "train_classifier", "accuracy",
            "SequentialResult", "sequential_finetune"]
@@ -142,7 +143,7 @@ def train_classifier(backbone: GPT, data, mode: str, *, steps: int = 200, batch_
     elif mode == "lora":
         apply_lora(body, rank=rank, alpha=alpha)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(trainable, lr=lr)
+    optimizer = torch.optim.Adam(trainable, lr=lr, foreach=foreach_for(trainable))  # the same numbers, less overhead
     generator = np.random.default_rng(seed)
     features = None
     if mode == "frozen":  # a linear probe: the frozen features once, in eval mode
@@ -242,7 +243,7 @@ def sequential_finetune(backbone: GPT, tasks, *, steps: int = 40, batch_size: in
     accuracies, lm_bits = [first], list(bits)
     for stage in range(len(parts)):
         trainable = list(body.parameters()) + [p for c in classifiers[:stage + 1] for p in c.head.parameters()]
-        optimizer = torch.optim.Adam(trainable, lr=float(lr))
+        optimizer = torch.optim.Adam(trainable, lr=float(lr), foreach=foreach_for(trainable))
         body.train()
         for _ in range(steps):
             loss = 0.0

@@ -79,10 +79,19 @@ def test_runs_merge_left_to_right_without_overlap():
 
 def test_the_large_vocabulary_path_gives_the_same_merges(corpus_piece, monkeypatch):
     small = ByteBPETokenizer.train(corpus_piece, 280)
-    monkeypatch.setattr(bpe, "_BINCOUNT_LIMIT", 10)  # force np.unique and searchsorted
+    monkeypatch.setattr(bpe, "_BINCOUNT_LIMIT", 10)  # force np.unique
     large = ByteBPETokenizer.train(corpus_piece, 280)
     assert large.merges == small.merges
     assert large.encode(corpus_piece[:999]).tolist() == small.encode(corpus_piece[:999]).tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text("ab a\u00e9", min_size=0, max_size=60), st.text("ab a\u00e9", min_size=2, max_size=60))
+def test_one_pass_per_merge_encodes_as_minbpe_does(train_text, text):
+    """encode applies each merge once, in learned order; minbpe looks for the earliest-learned pair
+    present after every merge. Few symbols make long runs and merges of merges: the hard cases."""
+    tok = ByteBPETokenizer.train(train_text + " aaaab abba a\u00e9a baab", 264)  # 8 merges, some of merges
+    assert tok.encode(text).tolist() == reference_encode(text, tok.merges)
 
 
 @pytest.fixture(scope="module")

@@ -31,13 +31,53 @@ def test_corpus_is_about_a_megabyte_of_ascii_english(text):
     assert words["the"] > 10_000
 
 
-def test_corpus_is_deterministic_even_without_the_cache(text):
+def forget_parsed_files(monkeypatch, tmp_path):
+    """An empty data cache and empty memory caches: every file is parsed again."""
+    monkeypatch.setenv("LABS_DATA_DIR", str(tmp_path / "cache"))
     corpus_module._load.cache_clear()
+    corpus_module._file_documents.cache_clear()
+    corpus_module._PARSED.reset()
+
+
+def test_corpus_is_deterministic_even_without_the_cache(text, monkeypatch, tmp_path):
+    forget_parsed_files(monkeypatch, tmp_path)
     again = load_text_corpus()
     assert again == text
     assert corpus_fingerprint(again) == corpus_fingerprint(text)
     # the order in which modules are named does not matter
     assert load_text_corpus(["json", "abc"]) == load_text_corpus(["abc", "json"])
+
+
+def test_parsed_files_are_kept_on_disk_and_a_changed_file_is_parsed_again(monkeypatch, tmp_path):
+    root = tmp_path / "stdlib"
+    root.mkdir()
+    source = root / "toy.py"
+    source.write_text('"""First text."""\n\ndef f():\n    """Second text."""\n', encoding="utf-8")
+    monkeypatch.setattr(corpus_module, "_stdlib_dir", lambda: root)
+    try:
+        forget_parsed_files(monkeypatch, tmp_path)
+        assert load_text_corpus(["toy"]) == "First text.\n\nSecond text.\n"
+        stores = list((tmp_path / "cache" / "corpus").glob("docstrings-*.json"))
+        assert len(stores) == 1 and "Second text." in stores[0].read_text(encoding="utf-8")
+
+        forget_parsed_files(monkeypatch, tmp_path)  # a new run: read from the store, parse nothing
+        monkeypatch.setattr(corpus_module, "_parse_documents", lambda path: pytest.fail(f"parsed {path} again"))
+        assert load_text_corpus(["toy"]) == "First text.\n\nSecond text.\n"
+        monkeypatch.undo()  # the real parser again (and the real stdlib for the next lines)
+        monkeypatch.setattr(corpus_module, "_stdlib_dir", lambda: root)
+
+        source.write_text('"""A changed file."""\n', encoding="utf-8")  # another size: parsed again
+        forget_parsed_files(monkeypatch, tmp_path)
+        assert load_text_corpus(["toy"]) == "A changed file.\n"
+
+        stores[0].write_text("{not json", encoding="utf-8")  # a broken store is ignored, then rewritten
+        forget_parsed_files(monkeypatch, tmp_path)
+        assert load_text_corpus(["toy"]) == "A changed file.\n"
+        assert "A changed file." in stores[0].read_text(encoding="utf-8")
+    finally:
+        corpus_module._load.cache_clear()
+        corpus_module._file_documents.cache_clear()
+        corpus_module._PARSED.reset()
 
 
 def test_corpus_module_list_is_sorted_and_free_of_removed_modules():

@@ -19,6 +19,9 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import inspect
+import json
+import os
 import re
 import sys
 import sysconfig
@@ -96,18 +99,99 @@ def normalise_text(text: str) -> str:
     return _BLANK_RUNS.sub("\n\n", text).strip("\n")
 
 
+def _parse_documents(path: Path) -> tuple[str, ...]:
+    """The normalised, non-empty docstrings of one source file, in source order."""
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (SyntaxError, ValueError):  # a file this Python cannot parse: not part of the corpus
+        return ()
+    return tuple(d for d in (normalise_text(doc) for doc in _docstrings(tree)) if d)
+
+
+class _ParsedFiles:
+    """What :func:`_parse_documents` gave for each file, kept in the data cache between runs.
+
+    Parsing some 330 source files is most of the corpus's cost (seconds), and every chapter
+    that reads the corpus would pay it again. The store is one JSON file named by a digest of
+    the Python version and of the code that extracts the text (change either and the name
+    changes, so a stale store is never read); each entry also keeps its file's size and
+    modification time, and a file that changed is parsed again. A store that cannot be read
+    or written is ignored: the corpus is then parsed, as without it.
+    """
+
+    FORMAT = 1
+
+    def __init__(self):
+        self.path, self.files, self.dirty = None, None, False
+
+    def _location(self) -> Path:
+        from labs.data.cache import cache_dir
+
+        key = hashlib.sha256(json.dumps([self.FORMAT, sys.version, _EXTRACTOR_CODE]).encode("utf-8")).hexdigest()[:16]
+        return cache_dir() / "corpus" / f"docstrings-{key}.json"
+
+    def _load(self) -> dict:
+        if self.files is None:
+            self.path = self._location()
+            try:
+                files = json.loads(self.path.read_text(encoding="utf-8"))["files"]
+                self.files = files if isinstance(files, dict) else {}
+            except (OSError, ValueError, KeyError, TypeError):
+                self.files = {}
+        return self.files
+
+    def documents(self, path: Path) -> tuple[str, ...]:
+        stat = path.stat()
+        entry = self._load().get(str(path))
+        if (isinstance(entry, list) and len(entry) == 3 and entry[:2] == [stat.st_size, stat.st_mtime_ns]
+                and isinstance(entry[2], list) and all(isinstance(d, str) for d in entry[2])):
+            return tuple(entry[2])
+        docs = _parse_documents(path)
+        self.files[str(path)] = [stat.st_size, stat.st_mtime_ns, list(docs)]
+        self.dirty = True
+        return docs
+
+    def save(self) -> None:
+        """Write the store if anything was parsed since it was read (atomically: a reader never sees half a file)."""
+        if not self.dirty:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"format": self.FORMAT, "files": self.files}), encoding="utf-8")
+            os.replace(tmp, self.path)
+            self.dirty = False
+        except OSError:  # a read-only cache: parse again next time
+            pass
+
+    def reset(self) -> None:
+        """Forget what was read (after the cache directory changed)."""
+        self.__init__()
+
+
+_PARSED = _ParsedFiles()
+# the code that turns a file into text, read once at import: the store's name depends on it
+_EXTRACTOR_CODE = "".join(inspect.getsource(f) for f in (_parse_documents, _docstrings, normalise_text))
+
+
+@functools.lru_cache(maxsize=None)
+def _file_documents(path: Path) -> tuple[str, ...]:
+    """One file's docstrings, cached in memory and on disk (:class:`_ParsedFiles`); the docstring
+    task (:mod:`labs.data.docstrings`) reads the same files again."""
+    return _PARSED.documents(path)
+
+
+def _module_documents(root: Path, name: str) -> tuple[str, ...]:
+    """The docstrings of one module or package (``"xml"``, or a part of one: ``"xml/dom"``) under ``root``."""
+    return tuple(d for path in _module_files(root, name) for d in _file_documents(path))
+
+
 @functools.lru_cache(maxsize=4)
 def _load(modules: tuple[str, ...]) -> str:
     root = _stdlib_dir()
-    documents = []
-    for name in modules:
-        for path in _module_files(root, name):
-            try:
-                tree = ast.parse(path.read_bytes(), filename=str(path))
-            except (SyntaxError, ValueError):  # a file this Python cannot parse: not part of the corpus
-                continue
-            documents.extend(normalise_text(doc) for doc in _docstrings(tree))
-    return "\n\n".join(d for d in documents if d) + "\n"
+    text = "\n\n".join(d for name in modules for d in _module_documents(root, name)) + "\n"
+    _PARSED.save()
+    return text
 
 
 def load_text_corpus(modules: Sequence[str] | None = None) -> str:

@@ -21,13 +21,12 @@ into train and test per class. The result depends on the Python version, like th
 
 from __future__ import annotations
 
-import ast
 import functools
 from collections.abc import Mapping
 
 import numpy as np
 
-from labs.data.corpus import CORPUS_MODULES, _docstrings, _module_files, _stdlib_dir, normalise_text
+from labs.data.corpus import _PARSED, CORPUS_MODULES, _module_documents, _stdlib_dir
 
 __all__ = ["DOCSTRING_CLASSES", "DOMAIN_SPLIT", "load_docstrings", "labelled_subset", "pretraining_modules", "module_docstrings"]
 
@@ -53,21 +52,14 @@ DOMAIN_SPLIT: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
-@functools.lru_cache(maxsize=None)
 def module_docstrings(name: str) -> tuple[str, ...]:
     """The normalised, non-empty docstrings of one standard-library module or package, as the corpus reads them.
 
     A dotted name reads one part of a package: ``"xml.dom"``, ``"tkinter.ttk"``,
-    ``"tkinter.__init__"`` (the package's own file).
+    ``"tkinter.__init__"`` (the package's own file). The corpus's per-file cache is
+    shared, so the files :func:`~labs.data.corpus.load_text_corpus` already read are not parsed twice.
     """
-    documents = []
-    for path in _module_files(_stdlib_dir(), name.replace(".", "/")):
-        try:
-            tree = ast.parse(path.read_bytes(), filename=str(path))
-        except (SyntaxError, ValueError):  # as the corpus does: a file this Python cannot parse is skipped
-            continue
-        documents.extend(normalise_text(doc) for doc in _docstrings(tree))
-    return tuple(d for d in documents if d)
+    return _module_documents(_stdlib_dir(), name.replace(".", "/"))
 
 
 @functools.lru_cache(maxsize=8)
@@ -86,6 +78,7 @@ def pretraining_modules(val_fraction: float = 0.1) -> tuple[str, ...]:
         if docs and start < cut:
             inside.append(name)
         start += sum(len(d) + 2 for d in docs)
+    _PARSED.save()  # the parsed files, for the next run
     return tuple(inside)
 
 
@@ -133,6 +126,7 @@ def _documents(classes: tuple, min_chars: int, val_fraction: float) -> tuple[tup
             raise RuntimeError(f"class {label!r} ({', '.join(modules)}) has only {len(docs)} docstrings of >= {min_chars} "
                                f"characters under {_stdlib_dir()}: this Python lacks those modules' sources "
                                "(Debian ships tkinter in python3-tk and idlelib in idle-python3.X); install them")
+    _PARSED.save()
     return tuple(per_class)
 
 
