@@ -163,7 +163,8 @@ def foreach_for(params) -> bool | None:
     """``foreach=`` for a torch optimizer over ``params``: True on the CPU and CUDA, else PyTorch's default.
 
     The foreach implementation runs one kernel per operation over all tensors instead of a
-    Python loop over them: the same arithmetic (bitwise, for Adam and AdamW), with much less
+    Python loop over them: the same arithmetic (for Adam and AdamW bitwise in the pinned PyTorch; tests/test_train.py checks it to
+    rounding in float64), with much less
     overhead per step on a small model. PyTorch only picks it by itself on a GPU.
     """
     params = list(params)
