@@ -117,12 +117,8 @@ def _supported_layers(model) -> list:
     """The modules whose parameters the vectorised path handles (exactly ``nn.Linear``, not subclasses)."""
     from labs.scratch.nn.linear import Linear
 
-    return [m for m in _unique_modules(model) if type(m) is Linear]
-
-
-def _unique_modules(model):
-    # every call site of a shared module is recorded, so each module object is patched once
-    return list(model.modules())
+    # modules() lists a shared module once: it is patched once, and each of its calls is recorded
+    return [m for m in model.modules() if type(m) is Linear]
 
 
 def _static_problem(model, named) -> str | None:
