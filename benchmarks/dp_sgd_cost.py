@@ -11,7 +11,9 @@ batch of 64 and at 256. Timed side by side in one process:
 - Opacus (the library a practitioner would use): ``GradSampleModule`` and ``DPOptimizer``, the same
   clip norm and noise multiplier;
 - the NumPy engine, plain SGD against ``labs.scratch.privacy.dp_sgd_step``, whose per-sample
-  gradients are one backward pass per example (``labs.scratch.per_sample.per_sample_grads``).
+  gradients (``labs.scratch.per_sample.per_sample_grads``) come from one backward pass over the
+  batch that keeps each Linear layer's inputs and output gradients (an einsum per layer), and,
+  for comparison, the same step with ``method="loop"``: one backward pass per example.
 
 Each engine's steps are timed in alternation (``timing.interleaved``); a ratio is the median
 over rounds of (time / that engine's plain SGD step in the same round).
@@ -98,7 +100,14 @@ def numpy_steps(x, y) -> dict:
         SP.dp_sgd_step(ours, S.F.cross_entropy, xs, ys, lr=LR, max_norm=CLIP, noise_multiplier=SIGMA,
                        expected_batch_size=float(len(x)), rng=rng)
 
-    return {"plain SGD": sgd, "DP-SGD, labs.scratch.privacy (a backward per example)": dp_ours}
+    looped, rng_loop = model(), np.random.default_rng(0)
+
+    def dp_loop():
+        SP.dp_sgd_step(looped, S.F.cross_entropy, xs, ys, lr=LR, max_norm=CLIP, noise_multiplier=SIGMA,
+                       expected_batch_size=float(len(x)), rng=rng_loop, method="loop")
+
+    return {"plain SGD": sgd, "DP-SGD, labs.scratch.privacy (one backward, per-layer einsum)": dp_ours,
+            "DP-SGD, labs.scratch.privacy (method='loop': a backward per example)": dp_loop}
 
 
 def main(argv=None) -> int:

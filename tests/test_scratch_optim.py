@@ -102,6 +102,84 @@ def test_param_groups_match_torch(name, config):
     run_both(lambda p: getattr(optim, name)(p, **config), lambda p: getattr(torch.optim, name)(p, **config), groups=True)
 
 
+ADAGRAD_CONFIGS = [
+    dict(),
+    dict(lr=0.1),
+    dict(lr=0.1, weight_decay=0.05),
+    dict(lr=0.1, lr_decay=0.1),
+    dict(lr=0.1, initial_accumulator_value=0.5, eps=1e-6),
+    dict(lr=0.05, lr_decay=0.05, weight_decay=0.1, initial_accumulator_value=0.2, maximize=True),
+]
+
+
+@pytest.mark.parametrize("config", ADAGRAD_CONFIGS, ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()) or "defaults")
+def test_adagrad_matches_torch(config):
+    run_both(lambda p: optim.Adagrad(p, **config), lambda p: torch.optim.Adagrad(p, **config))
+
+
+def test_adagrad_param_groups_and_torchs_state_dict():
+    config = dict(lr=0.1, lr_decay=0.05, weight_decay=0.01, initial_accumulator_value=0.3)
+    run_both(lambda p: optim.Adagrad(p, **config), lambda p: torch.optim.Adagrad(p, **config), groups=True)
+    # the state before any step already holds the sums, as in torch, with torch's keys
+    init = initial_params()
+    ours = [S.Parameter(a.copy()) for a in init]
+    theirs = [torch.nn.Parameter(torch.tensor(a.copy())) for a in init]
+    opt_ours, opt_theirs = optim.Adagrad(ours, **config), torch.optim.Adagrad(theirs, **config)
+    for step in range(3):
+        x, t = data(seed=step)
+        opt_ours.zero_grad()
+        opt_theirs.zero_grad()
+        loss_ours(ours, x, t).backward()
+        loss_torch(theirs, x, t).backward()
+        opt_ours.step()
+        opt_theirs.step()
+    mine, ref = opt_ours.state_dict(), opt_theirs.state_dict()
+    for i in ref["state"]:
+        assert set(mine["state"][i]) == set(ref["state"][i]) == {"step", "sum"}
+        assert mine["state"][i]["step"] == int(ref["state"][i]["step"]) == 3
+        np.testing.assert_allclose(mine["state"][i]["sum"], ref["state"][i]["sum"].numpy(), rtol=1e-12)
+    # torch's state continues in ours: three more steps in each from the same state agree
+    resumed = [S.Parameter(p.detach().numpy().copy()) for p in theirs]
+    opt_resumed = optim.Adagrad(resumed, lr=1.0)
+    opt_resumed.load_state_dict(ref)
+    assert opt_resumed.param_groups[0]["lr_decay"] == 0.05
+    for step in range(3, 6):
+        x, t = data(seed=step)
+        opt_resumed.zero_grad()
+        opt_theirs.zero_grad()
+        loss_ours(resumed, x, t).backward()
+        loss_torch(theirs, x, t).backward()
+        opt_resumed.step()
+        opt_theirs.step()
+    for a, b in zip(resumed, theirs):
+        np.testing.assert_allclose(a.data, b.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_adagrad_step_shrinks_where_gradients_were_large():
+    # two coordinates with gradients 10 and 0.1 each step: Adagrad moves both by about lr per step
+    p = S.Parameter(np.array([0.0, 0.0]))
+    opt = optim.Adagrad([p], lr=0.1)
+    for t in range(1, 4):
+        opt.zero_grad()
+        (p * S.tensor(np.array([10.0, 0.1]))).sum().backward()
+        opt.step()
+        expected = -0.1 * sum(1 / np.sqrt(k) for k in range(1, t + 1))  # g / sqrt(k g^2) = 1 / sqrt(k)
+        np.testing.assert_allclose(p.data, [expected, expected], rtol=1e-9)
+
+
+def test_adagrad_errors_explain_themselves():
+    p = S.Parameter(np.ones(2))
+    for name in ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
+        with pytest.raises(ValueError, match=f"invalid {name}: expected >= 0.0; got -1"):
+            optim.Adagrad([p], **{name: -1.0})
+    with pytest.raises(TypeError, match="maximize must be a bool"):
+        optim.Adagrad([p], maximize="yes")
+    with pytest.raises(ValueError, match="empty parameter list"):
+        optim.Adagrad([])
+    with pytest.raises(ValueError, match="non-leaf"):
+        optim.Adagrad([p * 2])
+
+
 def test_adam_and_adamw_differ_when_weight_decay_is_on():
     # L2-in-the-gradient (Adam) and decoupled decay (AdamW) are different algorithms
     results = []
@@ -119,16 +197,17 @@ def test_adam_and_adamw_differ_when_weight_decay_is_on():
 def test_defaults_match_torch():
     p = [S.Parameter(np.zeros(1))]
     tp = [torch.nn.Parameter(torch.zeros(1))]
-    for name in ("SGD", "Adam", "AdamW"):
+    for name in ("SGD", "Adagrad", "Adam", "AdamW"):
         ours, theirs = getattr(optim, name)(p).param_groups[0], getattr(torch.optim, name)(tp).param_groups[0]
-        for key in ("lr", "weight_decay", "betas", "eps", "momentum", "nesterov", "dampening", "amsgrad"):
+        for key in ("lr", "weight_decay", "betas", "eps", "momentum", "nesterov", "dampening", "amsgrad",
+                    "lr_decay", "initial_accumulator_value", "maximize"):
             if key in theirs and key in ours:
                 assert ours[key] == theirs[key], (name, key)
 
 
 def test_float32_parameters_stay_float32():
     p = S.Parameter(np.ones(3, dtype=np.float32))
-    for opt in (optim.SGD([p], lr=0.1, momentum=0.9), optim.Adam([p]), optim.AdamW([p])):
+    for opt in (optim.SGD([p], lr=0.1, momentum=0.9), optim.Adagrad([p]), optim.Adam([p]), optim.AdamW([p])):
         (p * p).sum().backward()
         opt.step()
         opt.zero_grad()

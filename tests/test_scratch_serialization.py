@@ -44,7 +44,9 @@ def test_model_weights_round_trip_through_npz(tmp_path):
 
 
 @pytest.mark.parametrize("make", [lambda p: optim.AdamW(p, lr=0.05, weight_decay=0.1),
-                                  lambda p: optim.SGD(p, lr=0.1, momentum=0.9)], ids=["adamw", "sgd_momentum"])
+                                  lambda p: optim.SGD(p, lr=0.1, momentum=0.9),
+                                  lambda p: optim.Adagrad(p, lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1)],
+                         ids=["adamw", "sgd_momentum", "adagrad"])
 def test_resuming_from_a_checkpoint_equals_training_through(make):
     straight = _model()
     opt = make(straight.parameters())

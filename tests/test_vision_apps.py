@@ -66,6 +66,54 @@ def test_nms_matches_its_definition(raw, seed, threshold):
     assert det.nms(boxes, scores, threshold).tolist() == nms_by_definition(boxes, scores, threshold)
 
 
+def nms_by_iou_matrix(boxes, scores, threshold):
+    """The previous labs.detection.nms: every pair's IoU at once, then the greedy pass over that matrix."""
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    iou = det.box_iou(boxes, boxes)
+    suppressed = np.zeros(len(boxes), dtype=bool)
+    keep = []
+    for i in order:
+        if not suppressed[i]:
+            keep.append(i)
+            suppressed |= iou[i] > threshold
+    return keep
+
+
+@settings(max_examples=60, deadline=None)
+@given(raw=st.lists(boxes_on_grid, min_size=1, max_size=12), copies=st.lists(st.integers(0, 11), max_size=4),
+       levels=st.integers(1, 4), seed=st.integers(0, 100), threshold=st.sampled_from([0.0, 0.1, 0.3, 0.5, 0.7, 1.0]))
+def test_nms_equals_the_iou_matrix_version_with_ties_and_identical_boxes(raw, copies, levels, seed, threshold):
+    boxes = np.array(raw + [raw[i % len(raw)] for i in copies], dtype=float)  # some boxes repeated exactly
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, levels, size=len(boxes)).astype(float)  # few score levels: many ties
+    got = det.nms(boxes, scores, threshold)
+    assert got.dtype == np.int64
+    assert got.tolist() == nms_by_iou_matrix(boxes, scores, threshold)
+    assert got.tolist() == nms_by_definition(boxes, scores, threshold)
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(0, 300), seed=st.integers(0, 1000), threshold=st.floats(0.0, 1.0))
+def test_nms_equals_the_iou_matrix_version_on_random_scenes(n, seed, threshold):
+    rng = np.random.default_rng(seed)
+    corner = rng.uniform(0, 50, (n, 2))
+    boxes = np.concatenate([corner, corner + rng.uniform(0, 20, (n, 2))], axis=1)
+    scores = np.round(rng.uniform(0, 1, n), 1)  # rounded: ties between different boxes
+    assert det.nms(boxes, scores, threshold).tolist() == nms_by_iou_matrix(boxes, scores, threshold)
+
+
+def test_nms_ties_and_copies_by_hand():
+    box = [0.0, 0.0, 2.0, 2.0]
+    # three copies of one box with equal scores: the lowest index is kept, its copies (IoU 1) dropped
+    assert det.nms(np.array([box, box, box]), np.array([0.5, 0.5, 0.5]), 0.5).tolist() == [0]
+    # at threshold 1 an IoU of exactly 1 is not *greater*: nothing is dropped, order by score then index
+    assert det.nms(np.array([box, box, box]), np.array([0.2, 0.5, 0.5]), 1.0).tolist() == [1, 2, 0]
+    # empty boxes overlap nothing (IoU 0), so they survive even at threshold 0
+    empty = [1.0, 1.0, 1.0, 1.0]
+    assert det.nms(np.array([empty, empty, box]), np.array([0.9, 0.8, 0.7]), 0.0).tolist() == [0, 1, 2]
+    assert det.nms(np.zeros((0, 4)), np.zeros(0)).tolist() == []
+
+
 def test_nms_keeps_one_box_per_object_on_generated_scenes():
     objects, proposals, scores = det.make_detections(seed=0)
     keep = det.nms(proposals, scores, 0.5)
@@ -78,6 +126,10 @@ def test_nms_keeps_one_box_per_object_on_generated_scenes():
     (lambda: det.box_iou(np.zeros(4), np.zeros((1, 4))), "shape (N, 4)"),
     (lambda: det.box_iou(np.array([[2, 0, 1, 1]]), np.zeros((1, 4))), "x1 <= x2"),
     (lambda: det.nms(np.zeros((2, 4)), np.zeros(3)), "one score per box"),
+    (lambda: det.nms(np.zeros((2, 3)), np.zeros(2)), "shape (N, 4)"),
+    (lambda: det.nms(np.array([[0, 0, 1, np.nan]]), np.zeros(1)), "finite"),
+    (lambda: det.nms(np.array([[0, 2, 1, 1]]), np.zeros(1)), "y1 <= y2"),
+    (lambda: det.nms(np.zeros((2, 4)), np.zeros(2), 1.5), "iou_threshold must be in [0, 1]"),
 ])
 def test_detection_errors(call, message):
     with pytest.raises(ValueError, match=None) as info:

@@ -7,7 +7,7 @@ Read it in this order:
 - ``functional.py``: activations, losses, dropout, embedding, layer norm (``F`` below), and
   the convolution, pooling and attention of ``conv.py`` and ``attention.py``;
 - ``nn/``: layers as modules holding parameters, with PyTorch's ``state_dict`` keys;
-- ``optim.py`` and ``lr_scheduler.py``: SGD, Adam and AdamW with PyTorch's update rules;
+- ``optim.py`` and ``lr_scheduler.py``: SGD, Adagrad, Adam and AdamW with PyTorch's update rules;
 - ``ops.py``: tril/triu, cumsum, logsumexp, gather, topk, split/chunk (also Tensor methods);
 - ``gradcheck.py``: checks any backward rule against central differences;
 - ``serialization.py``: ``save``/``load`` of weights and optimizer state as ``.npz`` (no pickle);

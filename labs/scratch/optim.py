@@ -1,7 +1,7 @@
-"""Optimizers with PyTorch's exact update rules: SGD (momentum, Nesterov), Adam, AdamW.
+"""Optimizers with PyTorch's exact update rules: SGD (momentum, Nesterov), Adagrad, Adam, AdamW.
 
 An optimizer holds ``param_groups`` (lists of parameters, each with its own ``lr`` and
-hyper-parameters) and a ``state`` per parameter (momentum buffers, Adam's moments). After
+hyper-parameters) and a ``state`` per parameter (momentum buffers, Adagrad's sums, Adam's moments). After
 ``loss.backward()`` has filled every ``p.grad``, ``step()`` updates ``p.data`` in place.
 
 The order of operations follows ``torch.optim`` line for line (for example, Adam's bias
@@ -18,7 +18,7 @@ import numpy as np
 
 from labs.scratch.tensor import Tensor
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "lr_scheduler"]
+__all__ = ["Optimizer", "SGD", "Adagrad", "Adam", "AdamW", "lr_scheduler"]
 
 
 class Optimizer:
@@ -207,6 +207,67 @@ class SGD(Optimizer):
                     d_p = d_p + momentum * buf if nesterov else buf
                 p.data -= lr * d_p
                 p._version += 1  # changed in place, as torch counts it
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi, Hazan & Singer 2011): each coordinate's step shrinks with the squares of its past gradients.
+
+    With g the gradient and t the step number (from 1), per parameter:
+
+        g = g + weight_decay * p
+        lr_t = lr / (1 + (t - 1) * lr_decay)
+        sum = sum + g * g                        (starts at initial_accumulator_value)
+        p = p - lr_t * g / (sqrt(sum) + eps)
+
+    A coordinate that has seen large gradients moves less, one that has seen small ones more,
+    and every step size only decreases: the sum never forgets (RMSprop and Adam replace it by a
+    running mean). ``maximize=True`` climbs instead (g = -g first), as in torch.
+    """
+
+    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, maximize: bool = False):
+        _check("lr", lr)
+        _check("lr_decay", lr_decay)
+        _check("weight_decay", weight_decay)
+        _check("initial_accumulator_value", initial_accumulator_value)
+        _check("eps", eps)
+        if not isinstance(maximize, bool):
+            raise TypeError(f"maximize must be a bool; got {type(maximize).__name__} {maximize!r}")
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value, maximize=maximize))
+        # as torch: the sums exist from the start, so state_dict() right away already holds them
+        for group in self.param_groups:
+            for p in group["params"]:
+                self._init_state(p, group)
+
+    def _init_state(self, p, group) -> dict:
+        state = self.state.setdefault(p, {})
+        if not state:
+            state["step"] = 0
+            state["sum"] = np.full_like(p.data, group["initial_accumulator_value"])
+        return state
+
+    def step(self) -> None:
+        for group in self.param_groups:
+            lr, lr_decay, eps = group["lr"], group["lr_decay"], group["eps"]
+            weight_decay, maximize = group["weight_decay"], group["maximize"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                grad = -p.grad.data if maximize else p.grad.data
+                state = self._init_state(p, group)  # a group added later starts its sums here
+                state["step"] += 1
+                if weight_decay != 0:
+                    grad = grad + weight_decay * p.data
+                clr = lr / (1 + (state["step"] - 1) * lr_decay)
+                total = state["sum"]
+                total += np.square(grad)
+                step = np.sqrt(total)  # one scratch array, updated in place: sqrt(sum) + eps, g / it, lr_t * it
+                step += eps
+                np.divide(grad, step, out=step)
+                step *= clr
+                p.data -= step
+                p._version += 1
 
 
 class Adam(Optimizer):
