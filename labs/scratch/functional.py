@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from labs.scratch.tensor import IndexOutOfRangeError, Tensor, get_default_dtype, get_generator, unbroadcast
+from labs.scratch.tensor import IndexOutOfRangeError, Tensor, get_default_dtype, get_generator, scatter_add_rows, unbroadcast
 
 __all__ = [
     "linear", "relu", "leaky_relu", "gelu", "silu", "sigmoid", "tanh", "softplus",
@@ -94,7 +94,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
     """Rows of ``weight`` picked by integer ``input``: a lookup table.
 
     Backward: the gradient of each looked-up row is added into that row; a token that
-    appears twice gets both contributions (``np.add.at``). The row ``padding_idx`` gets none.
+    appears twice gets both contributions (``scatter_add_rows``, a fast ``np.add.at``). The row ``padding_idx`` gets none.
     """
     if max_norm is not None or scale_grad_by_freq or sparse:
         raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not implemented")
@@ -119,8 +119,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
         padding_idx = int(padding_idx) % n  # a negative padding_idx counts from the end, as in torch
 
     def backward(g):
-        grad = np.zeros_like(wd)
-        np.add.at(grad, idx.reshape(-1), g.reshape(-1, wd.shape[1]))
+        grad = scatter_add_rows(n, idx.reshape(-1), g.reshape(-1, wd.shape[1]))
         if padding_idx is not None:
             grad[padding_idx] = 0
         return (grad,)
