@@ -74,3 +74,33 @@ def test_rows_by_ids_and_embedding_gradcheck():
     ids = np.array([4, 0, 4, -1, 2])
     assert gradcheck(lambda t: t[ids], (x,))
     assert gradcheck(lambda t: S.F.embedding(ids[ids >= 0], t), (x,))
+
+
+# ---- GPT-2's GELU: computed in place (out=), the formula's operations in its order ----------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gelu_tanh_in_place_kernel_matches_torch_and_the_formula(dtype):
+    x = (np.random.default_rng(5).standard_normal((7, 9)) * 3).astype(dtype)
+    g = np.random.default_rng(6).standard_normal((7, 9)).astype(dtype)
+    ours, theirs = S.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out = S.F.gelu(ours, approximate="tanh")
+    ref = torch.nn.functional.gelu(theirs, approximate="tanh")
+    out.backward(g)
+    ref.backward(torch.from_numpy(g))
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)  # float32: rounding near the zeros
+    assert out.dtype == dtype and ours.grad.dtype == dtype
+    np.testing.assert_allclose(out.data, ref.detach().numpy(), **tol)
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), **tol)
+    # the unfused formula, one temporary per operation
+    c = np.sqrt(2 / np.pi)
+    t = np.tanh(c * (x + 0.044715 * x * x * x))
+    np.testing.assert_allclose(out.data, 0.5 * x * (1 + t), **tol)
+    slope = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
+    np.testing.assert_allclose(ours.grad.numpy(), g * slope, **tol)
+    assert gradcheck(lambda a: S.F.gelu(a, approximate="tanh"), (S.tensor(x.astype(np.float64), requires_grad=True),))
+
+
+def test_gelu_tanh_of_integers_is_float64_as_before():
+    out = S.F.gelu(S.tensor(np.arange(-2, 3)), approximate="tanh")
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out.data, torch.nn.functional.gelu(torch.arange(-2.0, 3.0, dtype=torch.float64),
+                                                                  approximate="tanh").numpy(), rtol=1e-12)
