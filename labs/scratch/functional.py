@@ -127,6 +127,15 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
     return Tensor.from_op(out, (w,), backward, "embedding")
 
 
+def _into(buffer, ufunc, a, b) -> np.ndarray:
+    """``ufunc(a, b)`` written into ``buffer`` when it has exactly the result's shape and dtype
+    (a working array that is no longer needed), else into a fresh array: never a silent cast."""
+    if buffer is not None and buffer.shape == np.broadcast_shapes(a.shape, b.shape) \
+            and buffer.dtype == np.result_type(a, b):
+        return ufunc(a, b, out=buffer)
+    return ufunc(a, b)
+
+
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
     """Normalise over the last ``len(normalized_shape)`` axes, then scale and shift.
 
@@ -147,25 +156,34 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
     axes = tuple(range(x.ndim - k, x.ndim))
     lead = tuple(range(x.ndim - k))
     xd = x.data
-    mean = xd.mean(axis=axes, keepdims=True)
-    centered = xd - mean
-    rstd = 1.0 / np.sqrt((centered * centered).mean(axis=axes, keepdims=True) + eps)
-    x_hat = centered * rstd
+    # Normalisation runs twice per Transformer block, so the full-size arrays are reused
+    # (out=, in place) rather than allocated per operation; the operations are the formula's.
+    x_hat = xd - xd.mean(axis=axes, keepdims=True)  # centred, then scaled in place below
+    work = np.multiply(x_hat, x_hat)
+    rstd = 1.0 / np.sqrt(work.mean(axis=axes, keepdims=True) + eps)
+    x_hat *= rstd
     parents = [x]
     out = x_hat
     w = b = None
     if weight is not None:
         w = _tensor(weight, "weight", "layer_norm")
-        out = out * w.data
+        out = _into(work, np.multiply, x_hat, w.data)
         parents.append(w)
     if bias is not None:
         b = _tensor(bias, "bias", "layer_norm")
-        out = out + b.data
+        out = _into(out if out is work else None, np.add, out, b.data)
         parents.append(b)
 
     def backward(g):
         gh = g * w.data if w is not None else g
-        gx = rstd * (gh - gh.mean(axis=axes, keepdims=True) - x_hat * (gh * x_hat).mean(axis=axes, keepdims=True))
+        scaled = np.multiply(gh, x_hat)
+        gh_mean, scaled_mean = gh.mean(axis=axes, keepdims=True), scaled.mean(axis=axes, keepdims=True)
+        if gh is g or gh.dtype != x_hat.dtype:  # g is not ours to overwrite (or mixed dtypes): plainly
+            gx = rstd * (gh - gh_mean - x_hat * scaled_mean)
+        else:  # the same, in the two arrays above
+            gx = np.subtract(gh, gh_mean, out=gh)
+            gx -= np.multiply(x_hat, scaled_mean, out=scaled)
+            gx *= rstd
         grads = [gx]
         if w is not None:
             grads.append((g * x_hat).sum(axis=lead))
