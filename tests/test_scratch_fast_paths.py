@@ -104,3 +104,35 @@ def test_gelu_tanh_of_integers_is_float64_as_before():
     assert out.dtype == np.float64
     np.testing.assert_allclose(out.data, torch.nn.functional.gelu(torch.arange(-2.0, 3.0, dtype=torch.float64),
                                                                   approximate="tanh").numpy(), rtol=1e-12)
+
+
+# ---- layer_norm: working arrays reused in place; the caller's arrays never written ---------
+@pytest.mark.parametrize("affine", [(True, True), (True, False), (False, True), (False, False)])
+def test_layer_norm_in_place_matches_torch_and_leaves_inputs_alone(affine):
+    rng = np.random.default_rng(7)
+    x, upstream = rng.standard_normal((3, 4, 6)), rng.standard_normal((3, 4, 6))
+    w, b = rng.standard_normal(6), rng.standard_normal(6)
+    kept = [a.copy() for a in (x, upstream, w, b)]
+    ours = [S.tensor(a, requires_grad=True) for a in (x, w, b)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    pick = lambda ts: (ts[1] if affine[0] else None, ts[2] if affine[1] else None)  # noqa: E731
+    out = S.F.layer_norm(ours[0], (6,), *pick(ours))
+    ref = torch.nn.functional.layer_norm(theirs[0], (6,), *pick(theirs))
+    np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=1e-12, atol=1e-12)
+    out.backward(upstream)
+    ref.backward(torch.from_numpy(upstream))
+    for o, t, used in zip(ours, theirs, (True, *affine)):
+        if used:
+            np.testing.assert_allclose(o.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-12)
+    for before, after in zip(kept, (x, upstream, w, b)):
+        np.testing.assert_array_equal(before, after)
+    assert gradcheck(lambda a, wt, bs: S.F.layer_norm(a, (6,), wt, bs), tuple(S.tensor(a, requires_grad=True) for a in (x, w, b)))
+
+
+def test_layer_norm_mixed_dtypes_follow_numpy_promotion_as_before():
+    x = S.tensor(np.random.default_rng(8).standard_normal((2, 5)).astype(np.float32), requires_grad=True)
+    w = S.tensor(np.random.default_rng(9).standard_normal(5), requires_grad=True)  # float64
+    out = S.F.layer_norm(x, (5,), w, w)
+    assert out.dtype == np.float64  # float32 x_hat times a float64 weight
+    out.sum().backward()
+    assert x.grad.dtype == np.float32 and w.grad.dtype == np.float64
