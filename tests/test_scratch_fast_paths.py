@@ -136,3 +136,15 @@ def test_layer_norm_mixed_dtypes_follow_numpy_promotion_as_before():
     assert out.dtype == np.float64  # float32 x_hat times a float64 weight
     out.sum().backward()
     assert x.grad.dtype == np.float32 and w.grad.dtype == np.float64
+
+
+# ---- linear: the bias is added in place to the fresh product, dtypes promoted as before -----
+def test_linear_bias_in_place_keeps_values_and_promotion():
+    rng = np.random.default_rng(10)
+    x, w, b = rng.standard_normal((2, 3, 4)), rng.standard_normal((5, 4)), rng.standard_normal(5)
+    out = S.F.linear(S.tensor(x), S.tensor(w), S.tensor(b))
+    np.testing.assert_allclose(out.data, torch.nn.functional.linear(*map(torch.from_numpy, (x, w, b))).numpy(),
+                               rtol=1e-12, atol=1e-12)
+    mixed = S.F.linear(S.tensor(x.astype(np.float32)), S.tensor(w.astype(np.float32)), S.tensor(b))
+    assert mixed.dtype == np.float64  # a float64 bias promotes, as NumPy's x @ w.T + b does
+    np.testing.assert_array_equal(mixed.data, (x.astype(np.float32).reshape(6, 4) @ w.astype(np.float32).T).reshape(2, 3, 5) + b)

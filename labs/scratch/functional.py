@@ -76,7 +76,7 @@ def linear(input, weight, bias=None) -> Tensor:
         b = _tensor(bias, "bias", "linear")
         if b.shape != (w.shape[0],):
             raise ValueError(f"linear expects bias of shape ({w.shape[0]},); got {_shape(b.shape)}")
-        out = out + b.data
+        out = _into(out, np.add, out, b.data)  # in place: the product is a fresh array
         parents = (x, w, b)
 
     def backward(g):
