@@ -148,3 +148,33 @@ def test_linear_bias_in_place_keeps_values_and_promotion():
     mixed = S.F.linear(S.tensor(x.astype(np.float32)), S.tensor(w.astype(np.float32)), S.tensor(b))
     assert mixed.dtype == np.float64  # a float64 bias promotes, as NumPy's x @ w.T + b does
     np.testing.assert_array_equal(mixed.data, (x.astype(np.float32).reshape(6, 4) @ w.astype(np.float32).T).reshape(2, 3, 5) + b)
+
+
+# ---- exact GELU: erf's working array reused, phi computed in backward -----------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gelu_exact_in_place_kernel_matches_torch_and_the_formula(dtype):
+    from scipy.special import erf
+
+    x = (np.random.default_rng(11).standard_normal((6, 10)) * 3).astype(dtype)
+    g = np.random.default_rng(12).standard_normal((6, 10)).astype(dtype)
+    ours, theirs = S.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out, ref = S.F.gelu(ours), torch.nn.functional.gelu(theirs)
+    out.backward(g)
+    ref.backward(torch.from_numpy(g))
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)  # float32: A&S erf
+    assert out.dtype == dtype and ours.grad.dtype == dtype
+    np.testing.assert_allclose(out.data, ref.detach().numpy(), **tol)
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), **tol)
+    cdf = 0.5 * (1 + erf(x.astype(np.float64) / np.sqrt(2)))  # the unfused formula, in float64
+    pdf = np.exp(-0.5 * x.astype(np.float64) ** 2) / np.sqrt(2 * np.pi)
+    np.testing.assert_allclose(ours.grad.numpy(), g * (cdf + x * pdf), **tol)
+    assert gradcheck(S.F.gelu, (S.tensor(x.astype(np.float64), requires_grad=True),))
+
+
+def test_gelu_exact_float16_keeps_its_dtype():
+    x = S.tensor(np.linspace(-3, 3, 7).astype(np.float16), requires_grad=True)
+    out = S.F.gelu(x)
+    out.sum().backward()
+    assert out.dtype == np.float16 and x.grad.dtype == np.float16
+    np.testing.assert_allclose(x.grad.numpy(), torch.ops.aten.gelu_backward(
+        torch.ones(7, dtype=torch.float64), torch.from_numpy(x.data.astype(np.float64))).numpy(), atol=2e-3)

@@ -300,6 +300,31 @@ def _erf(z: np.ndarray) -> np.ndarray:
     return erf(z)
 
 
+def _gelu_exact(x: Tensor) -> Tensor:
+    """GELU(x) = x Phi(x), Phi(x) = 0.5 (1 + erf(x / sqrt 2)); derivative Phi(x) + x phi(x),
+    phi(x) = exp(-x^2 / 2) / sqrt(2 pi). The wide MLP activation again: the arrays that the
+    formula creates are reused in place (same operations, same order), and phi is computed
+    in backward, the only place that needs it.
+    """
+    xd = x.data
+    cdf = _erf(xd / xd.dtype.type(math.sqrt(2.0)))  # a fresh array (erf's working array)
+    cdf += 1.0
+    cdf *= 0.5
+    out = xd * cdf
+
+    def backward(g):
+        grad = np.multiply(-0.5, xd)
+        grad *= xd
+        np.exp(grad, out=grad)
+        grad /= math.sqrt(2.0 * math.pi)  # phi(x)
+        grad *= xd
+        grad = _into(grad, np.add, grad, cdf)  # Phi(x) + x phi(x) (float16 x: SciPy's erf is float32)
+        grad *= g
+        return (grad,)
+
+    return Tensor.from_op(out.astype(xd.dtype, copy=False), (x,), backward, "gelu")
+
+
 def _gelu_tanh(x: Tensor) -> Tensor:
     """GPT-2's GELU, 0.5 x (1 + tanh(c (x + 0.044715 x^3))) with c = sqrt(2/pi), and its derivative
 
@@ -348,12 +373,8 @@ def gelu(input, approximate: str = "none") -> Tensor:
     Backward: Phi(x) + x phi(x) for the exact form (phi the normal density).
     """
     x = _tensor(input, "input", "gelu")
-    xd = x.data
     if approximate == "none":
-        cdf = 0.5 * (1.0 + _erf(xd / xd.dtype.type(math.sqrt(2.0))))
-        pdf = np.exp(-0.5 * xd * xd) / math.sqrt(2.0 * math.pi)
-        out = xd * cdf
-        return Tensor.from_op(out.astype(xd.dtype, copy=False), (x,), lambda g: (g * (cdf + xd * pdf),), "gelu")
+        return _gelu_exact(x)
     if approximate == "tanh":
         return _gelu_tanh(x)
     raise ValueError(f"gelu: approximate must be 'none' or 'tanh'; got {approximate!r}")
