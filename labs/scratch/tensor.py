@@ -154,21 +154,18 @@ def scatter_add_rows(n_rows: int, index: np.ndarray, rows: np.ndarray) -> np.nda
     """An (n_rows, ...) array of zeros into which each ``rows[i]`` is added at row ``index[i]``.
 
     The backward rule of reading rows by index (an embedding lookup, ``x[ids]``): a row read
-    twice receives both gradients. ``np.add.at(out, index, rows)`` computes the same, but it
-    loops over elements one by one and was 2x to 7x slower (benchmarks/, TransE and GPT).
-    Instead the indices are sorted (stably) so that equal ones are neighbours, and each run
-    of equal indices is summed by one ``np.add.reduceat``. Only the order of the additions
-    within a row can differ from ``np.add.at`` (a rounding-level difference).
+    twice receives both gradients. ``np.add.at(out, index, rows)`` computes exactly this,
+    but with a row index into a 2-D array it takes NumPy's slow general path (2x to 8x
+    slower here: benchmarks/, TransE and GPT). Its 1-D form has a fast path, so each row's
+    elements get their own flat positions ``index * width + column`` and are added in one
+    1-D ``np.add.at``: the same additions in the same order, so the same numbers, bit for bit.
     ``index`` is 1-D with values in [0, n_rows); ``rows`` has ``len(index)`` rows.
     """
-    out = np.zeros((n_rows,) + rows.shape[1:], dtype=rows.dtype)
-    if index.size == 0:
-        return out
-    order = np.argsort(index, kind="stable")
-    ids = index[order]
-    starts = np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))  # where each run begins
-    out[ids[starts]] = np.add.reduceat(rows[order], starts, axis=0)
-    return out
+    width = int(np.prod(rows.shape[1:], dtype=np.int64))  # numbers per row (trailing axes flattened)
+    out = np.zeros(n_rows * width, dtype=rows.dtype)
+    positions = (index.astype(np.int64)[:, None] * width + np.arange(width)).reshape(-1)
+    np.add.at(out, positions, rows.reshape(-1))
+    return out.reshape((n_rows,) + rows.shape[1:])
 
 
 def _is_float(dtype) -> bool:
