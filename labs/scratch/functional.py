@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from labs.scratch.tensor import IndexOutOfRangeError, Tensor, get_default_dtype, get_generator, unbroadcast
+from labs.scratch.tensor import IndexOutOfRangeError, Tensor, get_default_dtype, get_generator, scatter_add_rows, unbroadcast
 
 __all__ = [
     "linear", "relu", "leaky_relu", "gelu", "silu", "sigmoid", "tanh", "softplus",
@@ -76,7 +76,7 @@ def linear(input, weight, bias=None) -> Tensor:
         b = _tensor(bias, "bias", "linear")
         if b.shape != (w.shape[0],):
             raise ValueError(f"linear expects bias of shape ({w.shape[0]},); got {_shape(b.shape)}")
-        out = out + b.data
+        out = _into(out, np.add, out, b.data)  # in place: the product is a fresh array
         parents = (x, w, b)
 
     def backward(g):
@@ -94,7 +94,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
     """Rows of ``weight`` picked by integer ``input``: a lookup table.
 
     Backward: the gradient of each looked-up row is added into that row; a token that
-    appears twice gets both contributions (``np.add.at``). The row ``padding_idx`` gets none.
+    appears twice gets both contributions (``scatter_add_rows``, a fast ``np.add.at``). The row ``padding_idx`` gets none.
     """
     if max_norm is not None or scale_grad_by_freq or sparse:
         raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not implemented")
@@ -119,13 +119,21 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
         padding_idx = int(padding_idx) % n  # a negative padding_idx counts from the end, as in torch
 
     def backward(g):
-        grad = np.zeros_like(wd)
-        np.add.at(grad, idx.reshape(-1), g.reshape(-1, wd.shape[1]))
+        grad = scatter_add_rows(n, idx.reshape(-1), g.reshape(-1, wd.shape[1]))
         if padding_idx is not None:
             grad[padding_idx] = 0
         return (grad,)
 
     return Tensor.from_op(out, (w,), backward, "embedding")
+
+
+def _into(buffer, ufunc, a, b) -> np.ndarray:
+    """``ufunc(a, b)`` written into ``buffer`` when it has exactly the result's shape and dtype
+    (a working array that is no longer needed), else into a fresh array: never a silent cast."""
+    if buffer is not None and buffer.shape == np.broadcast_shapes(a.shape, b.shape) \
+            and buffer.dtype == np.result_type(a, b):
+        return ufunc(a, b, out=buffer)
+    return ufunc(a, b)
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
@@ -148,25 +156,34 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
     axes = tuple(range(x.ndim - k, x.ndim))
     lead = tuple(range(x.ndim - k))
     xd = x.data
-    mean = xd.mean(axis=axes, keepdims=True)
-    centered = xd - mean
-    rstd = 1.0 / np.sqrt((centered * centered).mean(axis=axes, keepdims=True) + eps)
-    x_hat = centered * rstd
+    # Normalisation runs twice per Transformer block, so the full-size arrays are reused
+    # (out=, in place) rather than allocated per operation; the operations are the formula's.
+    x_hat = xd - xd.mean(axis=axes, keepdims=True)  # centred, then scaled in place below
+    work = np.multiply(x_hat, x_hat)
+    rstd = 1.0 / np.sqrt(work.mean(axis=axes, keepdims=True) + eps)
+    x_hat *= rstd
     parents = [x]
     out = x_hat
     w = b = None
     if weight is not None:
         w = _tensor(weight, "weight", "layer_norm")
-        out = out * w.data
+        out = _into(work, np.multiply, x_hat, w.data)
         parents.append(w)
     if bias is not None:
         b = _tensor(bias, "bias", "layer_norm")
-        out = out + b.data
+        out = _into(out if out is work else None, np.add, out, b.data)
         parents.append(b)
 
     def backward(g):
         gh = g * w.data if w is not None else g
-        gx = rstd * (gh - gh.mean(axis=axes, keepdims=True) - x_hat * (gh * x_hat).mean(axis=axes, keepdims=True))
+        scaled = np.multiply(gh, x_hat)
+        gh_mean, scaled_mean = gh.mean(axis=axes, keepdims=True), scaled.mean(axis=axes, keepdims=True)
+        if gh is g or gh.dtype != x_hat.dtype:  # g is not ours to overwrite (or mixed dtypes): plainly
+            gx = rstd * (gh - gh_mean - x_hat * scaled_mean)
+        else:  # the same, in the two arrays above
+            gx = np.subtract(gh, gh_mean, out=gh)
+            gx -= np.multiply(x_hat, scaled_mean, out=scaled)
+            gx *= rstd
         grads = [gx]
         if w is not None:
             grads.append((g * x_hat).sum(axis=lead))
@@ -283,6 +300,72 @@ def _erf(z: np.ndarray) -> np.ndarray:
     return erf(z)
 
 
+def _gelu_exact(x: Tensor) -> Tensor:
+    """GELU(x) = x Phi(x), Phi(x) = 0.5 (1 + erf(x / sqrt 2)); derivative Phi(x) + x phi(x),
+    phi(x) = exp(-x^2 / 2) / sqrt(2 pi). The wide MLP activation again: the arrays that the
+    formula creates are reused in place (same operations, same order), and phi is computed
+    in backward, the only place that needs it.
+    """
+    xd = x.data
+    cdf = _erf(xd / xd.dtype.type(math.sqrt(2.0)))  # a fresh array (erf's working array)
+    cdf += 1.0
+    cdf *= 0.5
+    out = xd * cdf
+
+    def backward(g):
+        grad = np.multiply(-0.5, xd)
+        grad *= xd
+        np.exp(grad, out=grad)
+        grad /= math.sqrt(2.0 * math.pi)  # phi(x)
+        grad *= xd
+        grad = _into(grad, np.add, grad, cdf)  # Phi(x) + x phi(x) (float16 x: SciPy's erf is float32)
+        grad *= g
+        return (grad,)
+
+    return Tensor.from_op(out.astype(xd.dtype, copy=False), (x,), backward, "gelu")
+
+
+def _gelu_tanh(x: Tensor) -> Tensor:
+    """GPT-2's GELU, 0.5 x (1 + tanh(c (x + 0.044715 x^3))) with c = sqrt(2/pi), and its derivative
+
+        0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 * 0.044715 x^2),   t = tanh(...).
+
+    It runs on the widest activation of a Transformer (4 n_embd), so each step writes into
+    one working array (out=) instead of allocating a temporary per operation; the
+    operations and their order are those of the formula. Cubing is x * x * x: NumPy sends
+    ``x ** 3`` to its general power routine, about 200x slower (torch's kernel multiplies too).
+    """
+    xd = x.data if x.data.dtype.kind == "f" else x.data.astype(np.float64)  # integers: float64, as before
+    c = math.sqrt(2.0 / math.pi)
+    t = np.multiply(xd, xd)
+    t *= xd
+    t *= 0.044715
+    t += xd
+    t *= c
+    np.tanh(t, out=t)  # t = tanh(c (x + 0.044715 x^3))
+    out = np.add(t, 1)
+    out *= 0.5
+    out *= xd  # 0.5 (1 + t) x; halving is exact, so its place in the product does not matter
+
+    def backward(g):
+        slope = np.multiply(3 * 0.044715, xd)
+        slope *= xd
+        slope += 1
+        slope *= c  # c (1 + 3 * 0.044715 x^2), the derivative of tanh's argument
+        grad = np.multiply(t, t)
+        np.subtract(1, grad, out=grad)
+        grad *= xd
+        grad *= slope
+        grad *= 0.5  # 0.5 x (1 - t^2) c (...)
+        slope = np.add(t, 1, out=slope)
+        slope *= 0.5
+        grad += slope  # + 0.5 (1 + t)
+        grad *= g
+        return (grad,)
+
+    return Tensor.from_op(out, (x,), backward, "gelu")
+
+
 def gelu(input, approximate: str = "none") -> Tensor:
     """GELU(x) = x * Phi(x), Phi the standard normal CDF; ``approximate='tanh'`` uses
     0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) as in GPT-2.
@@ -290,18 +373,10 @@ def gelu(input, approximate: str = "none") -> Tensor:
     Backward: Phi(x) + x phi(x) for the exact form (phi the normal density).
     """
     x = _tensor(input, "input", "gelu")
-    xd = x.data
     if approximate == "none":
-        cdf = 0.5 * (1.0 + _erf(xd / xd.dtype.type(math.sqrt(2.0))))
-        pdf = np.exp(-0.5 * xd * xd) / math.sqrt(2.0 * math.pi)
-        out = xd * cdf
-        return Tensor.from_op(out.astype(xd.dtype, copy=False), (x,), lambda g: (g * (cdf + xd * pdf),), "gelu")
+        return _gelu_exact(x)
     if approximate == "tanh":
-        c = math.sqrt(2.0 / math.pi)
-        t = np.tanh(c * (xd + 0.044715 * xd ** 3))
-        out = 0.5 * xd * (1 + t)
-        dt = c * (1 + 3 * 0.044715 * xd * xd)
-        return Tensor.from_op(out, (x,), lambda g: (g * (0.5 * (1 + t) + 0.5 * xd * (1 - t * t) * dt),), "gelu")
+        return _gelu_tanh(x)
     raise ValueError(f"gelu: approximate must be 'none' or 'tanh'; got {approximate!r}")
 
 

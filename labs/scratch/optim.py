@@ -317,9 +317,16 @@ class Adam(Optimizer):
                     else:
                         grad = grad + weight_decay * p.data  # Adam: L2 penalty in the gradient
                 exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-                exp_avg += (grad - exp_avg) * (1 - beta1)  # torch's lerp: m + (1-b1)(g - m)
+                # Every update below writes into one scratch array (out=) instead of a fresh
+                # temporary per operation: the same operations in the same order, so the same
+                # numbers, with far less memory traffic on large tables.
+                buf = np.subtract(grad, exp_avg)
+                buf *= 1 - beta1
+                exp_avg += buf  # torch's lerp: m + (1-b1)(g - m)
                 exp_avg_sq *= beta2
-                exp_avg_sq += (1 - beta2) * grad * grad
+                np.multiply(1 - beta2, grad, out=buf)
+                buf *= grad
+                exp_avg_sq += buf  # v + (1-b2) g g
                 bias_correction1 = 1 - beta1 ** t
                 bias_correction2 = 1 - beta2 ** t
                 step_size = lr / bias_correction1
@@ -328,8 +335,12 @@ class Adam(Optimizer):
                     second = state["max_exp_avg_sq"]
                 else:
                     second = exp_avg_sq
-                denom = np.sqrt(second) / math.sqrt(bias_correction2) + eps
-                p.data -= step_size * (exp_avg / denom)
+                denom = np.sqrt(second, out=buf)
+                denom /= math.sqrt(bias_correction2)
+                denom += eps  # sqrt(v) / sqrt(1 - b2^t) + eps
+                update = np.divide(exp_avg, denom, out=buf)
+                update *= step_size
+                p.data -= update
                 p._version += 1
 
 
