@@ -79,7 +79,7 @@ def gpt_steps(torch, sizes: dict, batch: int):
         st.F.cross_entropy(twin(x).reshape(-1, V), y.reshape(-1)).backward()
         twin_opt.step()
 
-    return config, {"PyTorch (`labs.models.gpt`)": torch_step, "NumPy (`labs.scratch.models.gpt`)": numpy_step}
+    return config, {"PyTorch": torch_step, "NumPy": numpy_step}  # labs.models.gpt, labs.scratch.models.gpt
 
 
 def gpt_rates(torch, configs: dict, batch: int, rounds: int, budget_s: float) -> list[dict]:
@@ -108,12 +108,13 @@ def format_tables(matmul_rows, gpt_rows, batch: int, configs: dict) -> list[str]
         lines.append(f"| {r['n']} | {r['library']} | {r['dtype']} | {r['gflops']:.1f} | {r['ratio']:.2f} |")
     lines += ["", "## A GPT training step as a share of the best matrix-product rate", "",
               f"One step = forward, cross-entropy, backward and AdamW on a batch of {batch} windows, float32; FLOPs from "
-              "`labs.flops.gpt_training_flops` (the optimizer's few FLOPs per weight are not counted, as in MFU). "
+              "`labs.flops.gpt_training_flops` (the optimizer's few FLOPs per weight are not counted, as in MFU); "
+              "PyTorch is `labs.models.gpt`, NumPy its twin `labs.scratch.models.gpt`. "
               f"Utilisation = achieved GFLOP/s / {best:.1f}, the best float32 matrix-product rate above.", ""]
     for label, sizes in configs.items():
         lines.append(f"- {label}: `GPTConfig({', '.join(f'{k}={v}' for k, v in sizes.items())})`")
     lines += ["", "| model | parameters | engine | FLOPs per step | ms per step | GFLOP/s | utilisation "
-              "| time ratio to PyTorch |", "|---|---:|---|---:|---:|---:|---:|---:|"]
+              "| time / PyTorch's |", "|---|---:|---|---:|---:|---:|---:|---:|"]
     for r in gpt_rows:
         lines.append(f"| {r['config']} | {r['params']:,} | {r['engine']} | {r['flops']:.3g} | {1e3 * r['seconds']:.1f} "
                      f"| {r['gflops']:.2f} | {r['gflops'] / best:.1%} | {r['ratio']:.2f} |")
