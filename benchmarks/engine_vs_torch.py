@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -299,24 +298,13 @@ def passive_probe(rounds: int):
 
 
 def _machine(torch) -> str:
+    """``timing.machine_line`` with the BLAS library and its thread count, which this table is about."""
     from threadpoolctl import threadpool_info
+    from timing import machine_line
 
     blas = ", ".join(f"{i['internal_api']} {i.get('version') or ''} ({i['num_threads']} threads)".replace("  ", " ")
                      for i in threadpool_info() if i["user_api"] == "blas")
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        load = "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
-    except OSError:
-        load = "load average unknown"
-    return (f"{cpu}, {os.cpu_count()} cores, {load}; Python {platform.python_version()}, NumPy {np.__version__} "
-            f"(BLAS: {blas or 'unknown'}), torch {torch.__version__} ({torch.get_num_threads()} threads by default)")
+    return f"{machine_line(torch)}; BLAS: {blas or 'unknown'}"
 
 
 def format_table(rows) -> list[str]:
